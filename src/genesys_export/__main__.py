@@ -1,0 +1,3 @@
+from genesys_export.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""What every table is: its name, Arrow schema, key and partition column.
+
+This module is shared by the transforms (which build tables) and the sinks (which store
+them), so neither knows the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+UTC_MS = pa.timestamp("ms", tz="UTC")
+UTC_US = pa.timestamp("us", tz="UTC")
+
+# Columns every row carries, appended after the data columns.
+RUN_FIELDS = (
+    pa.field("_run_id", pa.string(), nullable=False),
+    pa.field("_extracted_at", UTC_US, nullable=False),
+)
+SETTLED_FIELD = pa.field("_settled", pa.bool_(), nullable=False)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A destination table.
+
+    `key` names the columns that identify a row (unique, never null). `partition_by` names
+    the timestamp column whose UTC date picks the Parquet partition (`date=YYYY-MM-DD`).
+    """
+
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...]
+    partition_by: str
+
+    def __post_init__(self) -> None:
+        missing = [c for c in (*self.key, self.partition_by) if c not in self.schema.names]
+        if missing:
+            raise ValueError(f"table {self.name}: columns {missing} are not in its schema")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a transform needs to stamp rows: no clock reads inside transforms."""
+
+    run_id: str
+    extracted_at: datetime
+    # Rows whose activity ends at or after this instant are provisional (`_settled` false):
+    # inside the data-availability watermark or the reprocessing lookback.
+    settled_before: datetime | None = None
+
+
+def with_run_columns(table: pa.Table, ctx: RunContext) -> pa.Table:
+    """Append `_run_id` and `_extracted_at` (constant per run) to a table."""
+    n = table.num_rows
+    table = table.append_column(RUN_FIELDS[0], pa.array([ctx.run_id] * n, pa.string()))
+    stamp = pa.scalar(ctx.extracted_at, UTC_US)
+    return table.append_column(RUN_FIELDS[1], pa.repeat(stamp, n))
+
+
+def settled_flags(ends: pa.ChunkedArray | pa.Array, ctx: RunContext) -> pa.ChunkedArray | pa.Array:
+    """True where an activity ended before `ctx.settled_before`; open-ended rows are not settled."""
+    if ctx.settled_before is None:
+        return pa.repeat(pa.scalar(True), len(ends))
+    flags = pc.less(pc.cast(ends, UTC_MS), pa.scalar(ctx.settled_before, UTC_MS))
+    return pc.fill_null(flags, False)
