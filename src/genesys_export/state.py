@@ -45,7 +45,9 @@ class Checkpoint:
                 body[name] = datetime.fromisoformat(body[name])
             checkpoint = cls(**body)
         except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"checkpoint is unreadable ({exc}); delete it to start over") from exc
+            raise CheckpointError(
+                f"checkpoint is unreadable ({exc}); delete it to start over"
+            ) from exc
         if dataset is not None and checkpoint.dataset != dataset:
             raise CheckpointError(
                 f"checkpoint belongs to dataset {checkpoint.dataset!r}, not {dataset!r}"
