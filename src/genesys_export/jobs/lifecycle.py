@@ -1,0 +1,235 @@
+"""Async analytics jobs: submit -> wait -> page through results -> delete.
+
+Shared by conversation details and user details jobs (same five endpoints under a
+different base path). Polling is not retrying: `wait_for_job` is an explicit loop over
+JobState with backoff, jitter and a deadline on the API's injected clock, ending in
+JobTimedOut rather than a silent give-up. A FAILED job is resubmitted a bounded number of
+times; results that EXPIRE are fetched again by a new job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
+from genesys_export.http_client import Api
+from genesys_export.pagination import iter_pages
+
+log = logging.getLogger(__name__)
+P = TypeVar("P")
+Events = Callable[..., None]  # events(name, **fields): audit + progress
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    PENDING = "PENDING"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    FULFILLED = "FULFILLED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.PENDING)
+
+
+@dataclass(frozen=True)
+class JobEndpoint:
+    """Where one export kind's jobs live."""
+
+    export_kind: str
+    base: str  # e.g. /api/v2/analytics/conversations/details/jobs
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+
+CONVERSATION_DETAILS = JobEndpoint(
+    "conversation_details", "/api/v2/analytics/conversations/details/jobs"
+)
+USER_DETAILS = JobEndpoint("user_details", "/api/v2/analytics/users/details/jobs")
+
+
+@dataclass(frozen=True)
+class Polling:
+    """How often to ask a job how it is doing."""
+
+    first: float = 0.25
+    factor: float = 1.4
+    cap: float = 10.0
+    jitter: float = 0.2  # +- fraction of each wait
+    deadline: float = 3600.0
+
+
+def body_hash(body: Any) -> str:
+    """sha256 of the canonical JSON of a request body, for the audit trail."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def submit_job(api: Api, endpoint: JobEndpoint, body: dict[str, Any], events: Events) -> str:
+    response = api.request("POST", endpoint.base, json=body)
+    job_id = str(response.json()["jobId"])
+    events(
+        "job.submitted",
+        export_kind=endpoint.export_kind,
+        job_id=job_id,
+        interval=body.get("interval"),
+        payload_sha256=body_hash(body),
+        correlation_id=response.headers.get("ININ-Correlation-Id"),
+    )
+    return job_id
+
+
+def wait_for_job(
+    api: Api,
+    endpoint: JobEndpoint,
+    job_id: str,
+    *,
+    polling: Polling,
+    events: Events,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Poll until the job is terminal; FULFILLED returns its status, others raise."""
+    started = api.clock()
+    wait, state = polling.first, None
+    while True:
+        status: dict[str, Any] = api.get_json(f"{endpoint.base}/{job_id}")
+        new_state = JobState(status.get("state", "PENDING"))
+        if new_state != state:
+            state = new_state
+            log.info("job %s is %s", job_id, state)
+            events("job.state", job_id=job_id, state=str(state))
+        if state is JobState.FULFILLED:
+            return status
+        if state.is_terminal:
+            _raise_for_state(state, job_id, status)
+        if api.clock() - started + wait > polling.deadline:
+            raise JobTimedOut(
+                f"not finished after {polling.deadline:.0f} s (last state {state}); "
+                "raise the poll deadline or use smaller chunks",
+                job_id=job_id,
+            )
+        api.sleep(wait * (1 + rng.uniform(-polling.jitter, polling.jitter)))
+        wait = min(polling.cap, wait * polling.factor)
+
+
+def _raise_for_state(state: JobState, job_id: str, status: dict[str, Any]) -> None:
+    if state is JobState.EXPIRED:
+        raise JobExpired("results expired before they were read", job_id=job_id)
+    message = status.get("errorMessage") or f"job ended {state}"
+    raise JobFailed(f"ended {state}: {message}", job_id=job_id, server_message=message)
+
+
+def iter_results(
+    api: Api,
+    endpoint: JobEndpoint,
+    job_id: str,
+    *,
+    page_size: int,
+    read_page: Callable[[bytes], P],
+    cursor_of: Callable[[P], str | None],
+) -> Iterator[P]:
+    """Every results page of a FULFILLED job, parsed by `read_page`."""
+
+    def fetch(cursor: str | None) -> P:
+        params = {"pageSize": page_size, "cursor": cursor}
+        try:
+            response = api.request(
+                "GET",
+                f"{endpoint.base}/{job_id}/results",
+                params={k: v for k, v in params.items() if v is not None},
+            )
+        except ClientError as exc:
+            _explain_results_refusal(api, endpoint, job_id, exc)
+            raise
+        return read_page(response.content)
+
+    return iter_pages(fetch, cursor_of, what=f"job {job_id} results")
+
+
+def _explain_results_refusal(
+    api: Api, endpoint: JobEndpoint, job_id: str, exc: ClientError
+) -> None:
+    """A 4xx on results usually means the results expired: say so precisely."""
+    status = api.get_json(f"{endpoint.base}/{job_id}")
+    if status.get("state") == JobState.EXPIRED:
+        raise JobExpired("results expired while being read", job_id=job_id) from exc
+
+
+def delete_job(api: Api, endpoint: JobEndpoint, job_id: str) -> None:
+    """Release the job's server-side results. A failure here costs quota, not data."""
+    try:
+        api.request("DELETE", f"{endpoint.base}/{job_id}")
+    except ClientError as exc:
+        # Already gone (expired or deleted): nothing left to release.
+        log.info("job %s was not deleted: %s", job_id, exc)
+
+
+def data_availability(api: Api, endpoint: JobEndpoint) -> datetime:
+    """The instant before which the datalake is complete for this export kind."""
+    body = api.get_json(endpoint.availability)
+    return datetime.fromisoformat(str(body["dataAvailabilityDate"]).replace("Z", "+00:00"))
+
+
+def run_job(
+    api: Api,
+    endpoint: JobEndpoint,
+    body: dict[str, Any],
+    *,
+    page_size: int,
+    read_page: Callable[[bytes], P],
+    cursor_of: Callable[[P], str | None],
+    polling: Polling,
+    events: Events,
+    max_attempts: int,
+    rng: random.Random,
+) -> list[P]:
+    """All pages of one job, resubmitting after FAILED or EXPIRED up to `max_attempts`.
+
+    Pages are collected whole before returning so a job that expires halfway through is
+    read again from the start by its successor, never half-counted.
+    """
+    for attempt in range(1, max_attempts + 1):
+        started = api.clock()
+        job_id = submit_job(api, endpoint, body, events)
+        try:
+            wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
+            pages = list(
+                iter_results(
+                    api,
+                    endpoint,
+                    job_id,
+                    page_size=page_size,
+                    read_page=read_page,
+                    cursor_of=cursor_of,
+                )
+            )
+        except (JobFailed, JobExpired) as exc:
+            events("job.finished", job_id=job_id, state="retry", error=str(exc), attempt=attempt)
+            if attempt == max_attempts:
+                raise
+            log.warning(
+                "%s; submitting it again (attempt %d of %d)", exc, attempt + 1, max_attempts
+            )
+            continue
+        finally:
+            delete_job(api, endpoint, job_id)
+        events(
+            "job.finished",
+            job_id=job_id,
+            state=str(JobState.FULFILLED),
+            pages=len(pages),
+            latency_s=round(api.clock() - started, 3),
+            attempt=attempt,
+        )
+        return pages
+    raise AssertionError("unreachable")  # pragma: no cover
