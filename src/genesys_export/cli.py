@@ -1,14 +1,216 @@
-"""The command line: a thin skin over the library."""
+"""The command line: a thin skin over the library.
+
+Every command parses options, calls one library function and prints. Expected errors
+(GenesysExportError) print one line and exit with the code PRODUCT.md documents; `-v`
+adds the details.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
 import click
+
+from genesys_export.errors import GenesysExportError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("genesys_export")
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn library errors into one line on stderr and the documented exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except GenesysExportError as exc:
+            log.debug("details", exc_info=True)
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: committed chunks and checkpoints are intact; rerun to resume",
+                err=True,
+            )
+            sys.exit(130)
+
+    return wrapper
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # httpx logs every request at INFO; only -vv shows those.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @click.group()
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More detail (-vv: every HTTP request).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(package_name="genesys-export")
+def cli(verbose: int, quiet: bool) -> None:
     """Genesys Cloud analytics exports into your own BI stack."""
+    setup_logging(verbose, quiet)
+
+
+def _exporter(as_json: bool) -> Any:
+    from genesys_export.exporter import Exporter
+    from genesys_export.progress import LiveProgress, LogProgress
+
+    def progress(api: Any) -> Any:
+        if sys.stderr.isatty() and not as_json:
+            return LiveProgress(api.stats, api.budget)
+        return LogProgress()
+
+    return Exporter.from_env(progress_factory=progress)
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        return
+    from genesys_export.summary import render_summary
+
+    render_summary(summary)
+
+
+@cli.command()
+@handle_errors
+def check() -> None:
+    """Check configuration, region, token and permissions per export kind.
+
+    Example: genesys-export check
+    """
+    from genesys_export.check import render_check, run_check
+
+    result = run_check(_exporter(False).settings)
+    render_check(result)
+    sys.exit(result.exit_code)
+
+
+@cli.group()
+def export() -> None:
+    """One-off exports of an interval."""
+
+
+def common_export_options(fn: Callable[P, R]) -> Callable[P, R]:
+    fn = click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")(fn)
+    fn = click.option(
+        "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
+    )(fn)
+    fn = click.option("--interval", required=True, help="START/END, ISO-8601, end exclusive.")(fn)
+    return fn
+
+
+@export.command("conversations")
+@common_export_options
+@handle_errors
+def export_conversations(interval: str, dest: str | None, as_json: bool) -> None:
+    """Conversation details into the conversation tables.
+
+    Example: genesys-export export conversations --interval 2024-05-01/2024-05-08
+    """
+    from genesys_export.exporter import DEFAULT_DEST
+
+    result = _exporter(as_json).export_conversations(interval, dest=dest or DEFAULT_DEST)
+    _print_summary(result.summary, as_json)
+
+
+@cli.group()
+def audit() -> None:
+    """Read and verify the audit trail."""
+
+
+def _audit_file(path: str | None) -> Path:
+    return Path(path or "genesys-export-audit.jsonl")
+
+
+@audit.command("show")
+@click.option(
+    "--file", "path", default=None, help="Audit file (default ./genesys-export-audit.jsonl)."
+)
+@click.option("--run", "run_id", default=None, help="Only this run's events.")
+@handle_errors
+def audit_show(path: str | None, run_id: str | None) -> None:
+    """Print audit events as JSON lines.
+
+    Example: genesys-export audit show --run 3f2a...
+    """
+    from genesys_export.audit import read_events
+
+    for event in read_events(_audit_file(path), run_id=run_id):
+        click.echo(json.dumps(event, sort_keys=False))
+
+
+@audit.command("verify")
+@click.option(
+    "--file", "path", default=None, help="Audit file (default ./genesys-export-audit.jsonl)."
+)
+@handle_errors
+def audit_verify(path: str | None) -> None:
+    """Verify the audit trail's hash chain; exit 4 when it was altered.
+
+    Example: genesys-export audit verify --file demo/genesys-export-audit.jsonl
+    """
+    from genesys_export.audit import verify
+
+    result = verify(_audit_file(path))
+    if result.ok:
+        click.echo(f"ok: {result.lines} events, hash chain intact")
+        return
+    click.echo(
+        f"error: audit trail altered at line {result.first_bad_line}: {result.reason}", err=True
+    )
+    sys.exit(4)
+
+
+@cli.command()
+@click.option("--port", default=8089, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--faults", default="", help="Fault spec, e.g. '429:every=10,retry_after=1;5xx:burst=2'."
+)
+@click.option("--conversations-per-day", default=200, show_default=True, type=click.IntRange(1))
+@handle_errors
+def simulator(port: int, host: str, seed: int, faults: str, conversations_per_day: int) -> None:
+    """Run a local Genesys Cloud that speaks the contract (Ctrl-C stops it).
+
+    Example: genesys-export simulator --port 8089 --faults '429:every=10,retry_after=1'
+    """
+    from genesys_export.simulator import FaultPlan, Simulator, run_forever
+
+    sim = Simulator(
+        seed=seed, conversations_per_day=conversations_per_day, faults=FaultPlan.parse(faults)
+    )
+    run_forever(sim, host, port)
+
+
+@cli.command()
+@click.option(
+    "--dir", "directory", default="demo", show_default=True, help="Where the demo writes."
+)
+@handle_errors
+def demo(directory: str) -> None:
+    """Start the simulator in-process, export into ./demo/ and show what landed.
+
+    Example: genesys-export demo
+    """
+    from genesys_export.demo import run_demo
+
+    run_demo(Path(directory))
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="genesys-export")

@@ -32,7 +32,7 @@ class Interval:
         return self.end - self.start
 
     def split(self, step: timedelta) -> list[Interval]:
-        """Consecutive pieces of at most `step`, aligned to multiples of `step` from midnight UTC."""
+        """Pieces of at most `step`, aligned to multiples of `step` from midnight UTC."""
         pieces, cursor = [], self.start
         midnight = datetime.combine(self.start.date(), datetime.min.time(), UTC)
         while cursor < self.end:

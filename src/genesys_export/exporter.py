@@ -1,0 +1,140 @@
+"""The library's front door: everything the command line does, one call away.
+
+exporter = Exporter.from_env()
+result = exporter.export_conversations("2024-05-01/2024-05-08", dest="duckdb:///w.duckdb")
+result.summary; result.table("conversations"); result.to_pandas("participants")
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pyarrow as pa
+
+from genesys_export.audit import AuditLog
+from genesys_export.config import Settings
+from genesys_export.http_client import Api
+from genesys_export.intervals import Interval, parse_interval
+from genesys_export.jobs.conversations import ConversationChunks
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, Polling, data_availability
+from genesys_export.pipeline import Run, failed, run_chunks, settled_cutoff, write_chunk
+from genesys_export.progress import Progress, QuietProgress
+from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks.base import Sink
+from genesys_export.transform.tables import RunContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_DEST = "duckdb:///genesys_export.duckdb"
+DEFAULT_LOOKBACK = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What a run did (`summary`) and where its tables are (`dest`)."""
+
+    summary: dict[str, Any]
+    dest: str
+
+    def table(self, name: str) -> pa.Table:
+        """A table as it now stands in the destination."""
+        with open_sink(self.dest, lock=False) as sink:
+            return sink.read_table(name)
+
+    def to_pandas(self, name: str) -> pd.DataFrame:
+        return self.table(name).to_pandas()
+
+
+@dataclass
+class Exporter:
+    """Runs exports against one Genesys Cloud org."""
+
+    settings: Settings
+    transport: httpx.BaseTransport | None = None
+    progress_factory: Callable[[Api], Progress] = field(default=lambda api: QuietProgress())
+    audit_path: Path | None = None
+    polling: Polling = field(default_factory=Polling)
+    lookback: timedelta = DEFAULT_LOOKBACK
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_env(cls, **options: Any) -> Exporter:
+        """Settings from GENESYS_* variables and `.env`, as on the command line."""
+        return cls(Settings.from_env(), **options)
+
+    def api(self) -> Api:
+        return Api(self.settings, transport=self.transport, rng=self.rng)
+
+    def export_conversations(
+        self, interval: str | Interval, *, dest: str = DEFAULT_DEST
+    ) -> ExportResult:
+        """Conversation details for `interval` into the six conversation tables of `dest`."""
+        window = parse_interval(interval) if isinstance(interval, str) else interval
+        with self._run("export conversations", dest, interval=window.iso()) as (run, sink):
+            assert run.api is not None
+            availability = data_availability(run.api, CONVERSATION_DETAILS)
+            clipped = window.clip(availability)
+            if clipped is None or clipped.end < window.end:
+                run.warnings.append(
+                    f"data after {availability.isoformat()} is not available yet "
+                    f"(data-availability date); rerun later for {max(window.start, availability).isoformat()}"
+                    f"/{window.end.isoformat()}"
+                )
+            chunks = clipped.split(self.settings.chunk) if clipped else []
+            ctx = RunContext(
+                run.run_id,
+                run.extracted_at,
+                settled_before=settled_cutoff(availability, run.extracted_at, self.lookback),
+            )
+            produce = ConversationChunks(
+                run.api,
+                run,
+                ctx,
+                self.settings.page_size,
+                self.settings.max_job_attempts,
+                self.polling,
+                self.rng,
+            )
+            run.progress.start("conversations", len(chunks))
+            run_chunks(
+                chunks,
+                produce,
+                lambda chunk: write_chunk(
+                    run,
+                    sink,
+                    chunk,
+                    dataset="conversations",
+                    export_kind="conversation_details",
+                    checkpoint=None,
+                ),
+                concurrency=self.settings.concurrency,
+            )
+            run.extra["data_availability"] = availability.isoformat()
+        return ExportResult(run.final, sink.uri)
+
+    @contextmanager
+    def _run(self, command: str, dest: str, **fields: Any) -> Iterator[tuple[Run, Sink]]:
+        """Open the API, sink and audit trail; audit the start and the end of the run."""
+        with self.api() as api, open_sink(dest) as sink:
+            audit_path = self.audit_path or audit_path_for(dest)
+            run = Run(api, None, QuietProgress())
+            run.audit = AuditLog(audit_path, run.run_id) if audit_path else None
+            run.progress = self.progress_factory(api)
+            run.event("run.started", command=command, dest=sink.uri, **fields)
+            try:
+                yield run, sink
+            except BaseException as exc:
+                run.progress.stop()
+                failed(run, exc)
+                raise
+            run.progress.stop()
+            run.final = run.summary(dest=sink.uri, **run.extra)
+            run.event("run.finished", **run.final)

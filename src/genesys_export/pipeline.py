@@ -1,0 +1,201 @@
+"""Running an export: chunks produced concurrently, written in order, audited.
+
+Workers turn chunks (intervals the API accepts) into tables concurrently; the calling
+thread writes each chunk in interval order in one sink transaction together with the
+dataset's checkpoint, so a crash leaves the destination as of the last whole chunk. At
+most `2 x concurrency` chunks are in flight or waiting to be written, which bounds memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from genesys_export.audit import AuditEvent, AuditLog
+from genesys_export.errors import GenesysExportError
+from genesys_export.http_client import Api
+from genesys_export.intervals import Interval
+from genesys_export.progress import Progress
+from genesys_export.sinks.base import Replacement, Sink
+from genesys_export.state import Checkpoint
+from genesys_export.transform.tables import TableSpec
+from genesys_export.validate import ValidationReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk, ready to write: tables, what they replace, and their checks."""
+
+    interval: Interval
+    tables: list[tuple[TableSpec, pa.Table, Replacement]]
+    validation: ValidationReport
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One invocation: its id, audit trail, progress display and counters."""
+
+    api: Api | None
+    audit: AuditLog | None
+    progress: Progress
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    extracted_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.monotonic)
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    jobs: int = 0
+    chunks_done: int = 0
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Record an audit event and tell the progress display."""
+        if name == "job.submitted":
+            with self._lock:
+                self.jobs += 1
+        if self.audit is not None:
+            self.audit.append(AuditEvent(name), **fields)
+        self.progress.event(name, fields)
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        api_stats = self.api.stats.as_dict() if self.api else {}
+        waited = self.api.budget.waited if self.api else 0.0
+        return {
+            "run_id": self.run_id,
+            "rows": dict(sorted(self.rows.items())),
+            "chunks": self.chunks_done,
+            "jobs": self.jobs,
+            **api_stats,
+            "budget_wait_s": round(waited, 3),
+            "duration_s": round(time.monotonic() - self.started, 3),
+            "warnings": list(self.warnings),
+            **extra,
+        }
+
+
+def replacement_for(
+    table: pa.Table, columns: Iterable[str], partition_by: str | None = None
+) -> Replacement:
+    """Replace existing rows sharing `columns` with `table`, in the partitions it touches."""
+    names = list(columns)
+    keys = table.select(names)
+    keys = keys.group_by(names).aggregate([]) if keys.num_rows else keys
+    return Replacement(keys=keys, partitions=partition_dates(table, partition_by))
+
+
+def partition_dates(table: pa.Table, column: str | None) -> frozenset[date]:
+    """UTC dates of a timestamp column's values (the Parquet partitions rows land in)."""
+    if column is None or table.num_rows == 0:
+        return frozenset()
+    days = pc.unique(pc.cast(pc.floor_temporal(table.column(column), unit="day"), pa.date32()))
+    return frozenset(d for d in days.to_pylist() if d is not None)
+
+
+def run_chunks(
+    chunks: list[Interval],
+    produce: Callable[[Interval], ChunkResult],
+    write: Callable[[ChunkResult], None],
+    *,
+    concurrency: int,
+) -> None:
+    """Produce chunks concurrently and write each, in interval order, as soon as it can be."""
+    window = max(1, 2 * concurrency)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk") as pool:
+        pending: list[Future[ChunkResult]] = []
+        todo = iter(chunks)
+        try:
+            for future in _ordered(pool, todo, produce, pending, window):
+                write(future.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def _ordered(
+    pool: ThreadPoolExecutor,
+    todo: Iterator[Interval],
+    produce: Callable[[Interval], ChunkResult],
+    pending: list[Future[ChunkResult]],
+    window: int,
+) -> Iterator[Future[ChunkResult]]:
+    while True:
+        while len(pending) < window and (chunk := next(todo, None)) is not None:
+            pending.append(pool.submit(produce, chunk))
+        if not pending:
+            return
+        yield pending.pop(0)
+
+
+def write_chunk(
+    run: Run,
+    sink: Sink,
+    result: ChunkResult,
+    *,
+    dataset: str,
+    export_kind: str,
+    checkpoint: Checkpoint | None,
+) -> None:
+    """Validate, then write one chunk and its checkpoint in one sink transaction."""
+    run.event(
+        "validation.finished",
+        interval=result.interval.iso(),
+        ok=result.validation.ok,
+        checks=result.validation.as_dict(),
+    )
+    result.validation.raise_if_failed()
+    try:
+        for spec, table, replacement in result.tables:
+            sink.delete(spec, replacement)
+            sink.append(spec, table)
+        stats = sink.commit([checkpoint] if checkpoint else [])
+    except BaseException:
+        sink.rollback()
+        raise
+    for spec, table, _ in result.tables:
+        run.rows[spec.name] = run.rows.get(spec.name, 0) + table.num_rows
+    run.files.update(stats.files)
+    run.chunks_done += 1
+    run.event(
+        "table.written",
+        dataset=dataset,
+        interval=result.interval.iso(),
+        rows={spec.name: t.num_rows for spec, t, _ in result.tables},
+        deleted=stats.deleted,
+        files=stats.files,
+    )
+    if checkpoint is not None:
+        run.event(
+            "checkpoint.saved",
+            dataset=dataset,
+            export_kind=export_kind,
+            written_until=checkpoint.written_until.isoformat(),
+            settled_until=checkpoint.settled_until.isoformat(),
+        )
+    run.progress.chunk_done(result.interval, {s.name: t.num_rows for s, t, _ in result.tables})
+
+
+def failed(run: Run, exc: BaseException) -> None:
+    """Audit a run that ended in an error (never with a traceback or a secret)."""
+    message = str(exc) if isinstance(exc, GenesysExportError) else type(exc).__name__
+    run.event("run.failed", error=type(exc).__name__, message=message, **run.summary())
+
+
+def settled_cutoff(availability: datetime, extracted_at: datetime, lookback: timedelta) -> datetime:
+    """Activity ending before this is final: inside neither the watermark nor the lookback."""
+    return min(availability, extracted_at - lookback)
