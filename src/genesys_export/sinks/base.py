@@ -7,9 +7,22 @@ A sink is used as one transaction at a time:
     sink.commit(checkpoints)         # data and checkpoints become durable together
     sink.rollback()                  # or: nothing staged since the last commit lands
 
+Staged operations apply in call order, as if each ran at once:
+- `delete` removes committed rows and rows appended earlier in the same transaction
+  whose columns match a row of `replacement.keys`.
+- `append` is an upsert on `spec.key`: a row replaces any committed or earlier-staged row
+  with the same key; within one table the last row of a key wins. (The Parquet sink sees
+  committed rows only in the partitions it rewrites: the new rows' partitions and the
+  `replacement.partitions` of deletes.)
+- Tables are created from `spec.schema` on first use; a later spec with more columns adds
+  them (nullable; old rows read as null). Rows must fit the spec: a missing column or a
+  null in a non-nullable column is a `SinkError` at `append`.
+- `close()` (and `__exit__`, error or not) discards whatever is not committed.
+
 A crash at any instant leaves the destination as of the last commit (DuckDB, PostgreSQL),
-or each partition either old or new with the checkpoint manifest written last (Parquet).
-Driver errors become `SinkError`.
+or each partition either old or new with the checkpoint manifest written last (Parquet),
+so a rerun from the old checkpoint replaces the same rows again. Driver errors become
+`SinkError`; a destination held by another run raises `LockHeld` when the sink is opened.
 """
 
 from __future__ import annotations
@@ -42,11 +55,16 @@ class Replacement:
 
 @dataclass(frozen=True)
 class WriteStats:
-    """What a commit wrote, per table: rows appended and rows deleted; files with sha256."""
+    """What a commit wrote, per table: rows appended and rows deleted; files with sha256.
+
+    `files` and `sizes` list every file a file sink wrote (partitions and checkpoint
+    manifests); database sinks leave them empty.
+    """
 
     rows: dict[str, int]
     deleted: dict[str, int]
     files: dict[str, str]  # path or URI -> sha256 of the file written
+    sizes: dict[str, int] = field(default_factory=dict)  # path or URI -> bytes
 
 
 class Sink(Protocol):
