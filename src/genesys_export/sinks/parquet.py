@@ -1,0 +1,558 @@
+"""ParquetSink: hive-partitioned Parquet datasets on a local disk or object storage.
+
+Layout under the root (a directory, or an S3 bucket/prefix):
+
+    <table>/date=YYYY-MM-DD/part-0.parquet    one file per UTC date of spec.partition_by
+    _checkpoints/<dataset>.json               checkpoint manifests, written last
+    .genesys-export.lock                      local only: flock held while a sink is open
+
+One file per partition makes replacing a partition a single atomic step. A transaction
+streams, with bounded memory, into a spool file per partition it touches: appended rows
+as they come, then at commit the surviving rows of the existing file (those matching no
+staged delete and no appended key). Then each spool replaces its target: `os.replace`
+after fsync on a local disk (the spool sits beside the target as
+`.part-0.parquet.tmp-<uuid>`); on S3 the spool is a local temp file uploaded straight to
+the final key, and a completed upload is atomic. Manifests go last, so a crash mid-commit
+leaves each partition old or new and the old checkpoint, and the rerun replaces the same
+rows again. Spools of a crashed run are removed when the next sink opens the directory.
+
+S3 has no lock: object storage offers no lock that a crashed holder releases, so
+schedulers must not run two syncs into one prefix at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from genesys_export.errors import SinkError
+from genesys_export.sinks import conform, conform_keys, environ_get, keep_last, lock_file
+from genesys_export.sinks.base import Replacement, WriteStats
+from genesys_export.state import Checkpoint
+from genesys_export.transform.tables import TableSpec
+
+PART_FILE = "part-0.parquet"
+CHECKPOINT_DIR = "_checkpoints"
+LOCK_FILE = ".genesys-export.lock"
+TMP_MARK = ".tmp-"
+_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_COPY_BLOCK = 8 * 1024 * 1024
+
+
+@dataclass
+class _Spool:
+    """One partition being rewritten: its target, the file collecting its new content."""
+
+    target: str  # filesystem path of <table>/date=D/part-0.parquet
+    path: str  # local path of the spool file
+    schema: pa.Schema  # file schema: the spec's columns plus any the old file had
+    writer: pq.ParquetWriter
+    keys: list[pa.Table] = field(default_factory=list)  # spec.key of appended rows
+    rows: int = 0  # rows in the spool
+    survivors: int = 0  # rows carried over from the old file at commit
+
+
+@dataclass
+class _TableWork:
+    """What a transaction does to one table."""
+
+    spec: TableSpec
+    deletes: list[pa.Table] = field(default_factory=list)  # replacement keys, in order
+    days: set[date] = field(default_factory=set)  # partitions the deletes name
+    all_days: bool = False  # a delete named no partition: look in every one
+    spools: dict[date, _Spool] = field(default_factory=dict)
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A partition ready to publish: its spool (None: remove the partition) and checksum."""
+
+    target: str
+    spool: str | None
+    sha256: str = ""
+    size: int = 0
+
+
+class ParquetSink:
+    """Parquet datasets under `root` on any `pyarrow.fs.FileSystem`."""
+
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        root: str,
+        *,
+        uri: str | None = None,
+        lock: bool = True,
+    ) -> None:
+        self.fs = filesystem
+        self.root = root.rstrip("/")
+        self.uri = uri or self.root
+        self._local = isinstance(filesystem, pafs.LocalFileSystem)
+        self._spool_dir: str | None = None  # object storage: local dir for spools
+        self._lock_fd: int | None = None
+        self._work: dict[str, _TableWork] = {}
+        if self._local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            if lock:
+                self._lock_fd = lock_file(Path(self.root, LOCK_FILE), self.uri)
+                # Only the lock holder may remove spools: without it they may be live.
+                _remove_stale_spools(Path(self.root))
+
+    @classmethod
+    def local(cls, path: str | Path, *, lock: bool = True) -> ParquetSink:
+        """A sink on a local directory (created if missing)."""
+        root = Path(path).absolute()
+        return cls(pafs.LocalFileSystem(), str(root), uri=f"parquet://{root}", lock=lock)
+
+    @classmethod
+    def s3(cls, location: str, *, environ: Mapping[str, str]) -> ParquetSink:
+        """A sink on `s3://<location>` (bucket/prefix), configured from AWS variables."""
+        return cls(s3_filesystem(environ), location.strip("/"), uri=f"s3://{location.strip('/')}")
+
+    # --- the Sink protocol ---------------------------------------------------------------
+
+    def delete(self, spec: TableSpec, replacement: Replacement) -> None:
+        """Stage a delete; rows already appended in this transaction that match go now."""
+        keys = conform_keys(spec, replacement.keys)
+        if keys.num_rows == 0:
+            return
+        work = self._table_work(spec)
+        work.deletes.append(keys)
+        work.days.update(replacement.partitions)
+        work.all_days = work.all_days or not replacement.partitions
+        with self._errors(f"delete from {spec.name}"):
+            for spool in work.spools.values():
+                self._drop_from_spool(spool, spec, keys)
+
+    def append(self, spec: TableSpec, table: pa.Table) -> None:
+        """Stream rows into their partitions' spools (upsert on `spec.key`)."""
+        rows = keep_last(conform(spec, table), spec.key)
+        work = self._table_work(spec)
+        with self._errors(f"append to {spec.name}"):
+            days = partition_days(rows, spec)
+            for day in sorted(set(days.to_pylist())):
+                part = rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+                self._append_to_partition(work, day, part)
+
+    def commit(self, checkpoints: Sequence[Checkpoint] = ()) -> WriteStats:
+        """Finish every touched partition, publish them, then write the manifests."""
+        try:
+            with self._errors("commit"):
+                finished = [f for work in self._work.values() for f in self._finish_table(work)]
+                stats = self._stats(finished)
+                self._publish(finished)
+                for checkpoint in checkpoints:
+                    self._write_checkpoint(checkpoint, stats)
+        except BaseException:
+            self.rollback()  # spools not yet published go; published partitions stay
+            raise
+        self._work = {}
+        return stats
+
+    def rollback(self) -> None:
+        """Discard the spools; the committed files were never touched."""
+        for work in self._work.values():
+            for spool in work.spools.values():
+                _discard(spool)
+        self._work = {}
+
+    def read_checkpoint(self, dataset: str) -> Checkpoint | None:
+        """The checkpoint manifest of `dataset`, or None."""
+        path = self._checkpoint_path(dataset)
+        with self._errors("read checkpoint"):
+            if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+                return None
+            with self.fs.open_input_stream(path) as f:
+                text = f.read().decode()
+        return Checkpoint.from_json(text, dataset=dataset)
+
+    def read_table(self, name: str) -> pa.Table:
+        """Every committed partition of `name`, without the `date` partition column."""
+        with self._errors(f"read {name}"):
+            files = sorted(self._partitions(name).values())
+            if not files:
+                raise SinkError(f"{self.uri} has no table {name!r}")
+            schema = _unified([pq.read_schema(f, filesystem=self.fs) for f in files])
+            dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
+            return dataset.to_table()
+
+    def close(self) -> None:
+        """Discard anything uncommitted and release the lock."""
+        self.rollback()
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- staging -------------------------------------------------------------------------
+
+    def _table_work(self, spec: TableSpec) -> _TableWork:
+        work = self._work.get(spec.name)
+        if work is None:
+            work = self._work[spec.name] = _TableWork(spec)
+        work.spec = spec  # the latest spec wins: it may have grown a column
+        return work
+
+    def _append_to_partition(self, work: _TableWork, day: date, rows: pa.Table) -> None:
+        """Write `rows` to the day's spool, first dropping earlier rows with their keys."""
+        spool = work.spools.get(day) or self._open_spool(work.spec, day)
+        work.spools[day] = spool
+        keys = rows.select(list(work.spec.key))
+        self._drop_from_spool(spool, work.spec, keys)
+        spool.writer.write_table(fit(rows, spool.schema))
+        spool.keys.append(keys)
+        spool.rows += rows.num_rows
+
+    def _open_spool(self, spec: TableSpec, day: date) -> _Spool:
+        """A new spool for a partition; its schema keeps the old file's extra columns."""
+        target = self._partition_path(spec.name, day)
+        old = self._schema_of(target)
+        schema = spec.schema if old is None else _file_schema(spec.schema, old)
+        path = self._new_spool_path(target)
+        return _Spool(target, path, schema, pq.ParquetWriter(path, schema))
+
+    def _new_spool_path(self, target: str) -> str:
+        """Beside the target on a local disk (same filesystem for os.replace), else in TMPDIR."""
+        name = f".{PART_FILE}{TMP_MARK}{uuid.uuid4().hex}"
+        if self._local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            return str(Path(target).with_name(name))
+        if self._spool_dir is None:
+            self._spool_dir = tempfile.mkdtemp(prefix="genesys-export-spool-")
+        return str(Path(self._spool_dir, name))
+
+    def _drop_from_spool(self, spool: _Spool, spec: TableSpec, keys: pa.Table) -> None:
+        """Rewrite the spool without rows matching `keys`, if any match (rare: overlaps)."""
+        if not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys)):
+            return
+        spool.writer.close()
+        old, spool.path = spool.path, self._new_spool_path(spool.target)
+        spool.writer = pq.ParquetWriter(spool.path, spool.schema)
+        spool.keys, spool.rows = [], 0
+        for batch in _batches_of(pafs.LocalFileSystem(), old):
+            kept = batch.filter(pc.invert(matches_any(batch, keys)))
+            spool.writer.write_table(kept)
+            spool.keys.append(kept.select(list(spec.key)))
+            spool.rows += kept.num_rows
+        os.remove(old)
+
+    # --- commit --------------------------------------------------------------------------
+
+    def _finish_table(self, work: _TableWork) -> Iterator[_Finished]:
+        """Carry surviving old rows into each partition's spool and close it."""
+        days = set(work.spools) | work.days
+        if work.all_days and work.deletes:
+            days |= set(self._partitions(work.spec.name))
+        for day in sorted(days):
+            spool = work.spools.get(day)
+            target = self._partition_path(work.spec.name, day)
+            if spool is None:
+                if not self._has_deletions(target, work):
+                    continue
+                spool = work.spools[day] = self._open_spool(work.spec, day)
+            work.deleted += self._carry_over(spool, work)
+            yield _close_spool(spool)
+
+    def _has_deletions(self, target: str, work: _TableWork) -> bool:
+        """Whether the partition file exists and holds a row some delete matches."""
+        if self._schema_of(target) is None:
+            return False
+        columns = sorted({c for keys in work.deletes for c in keys.column_names})
+        return any(
+            _any(_deletion_mask(batch, work.deletes))
+            for batch in _batches_of(self.fs, target, columns=columns)
+        )
+
+    def _carry_over(self, spool: _Spool, work: _TableWork) -> int:
+        """Copy old rows that no delete or appended key replaces; return how many went."""
+        if self._schema_of(spool.target) is None:
+            return 0
+        appended = pa.concat_tables(spool.keys) if spool.keys else None
+        dropped = 0
+        for batch in _batches_of(self.fs, spool.target):
+            gone = _deletion_mask(batch, [*work.deletes, *([appended] if appended else [])])
+            kept = batch.filter(pc.invert(gone))
+            spool.writer.write_table(fit(kept, spool.schema))
+            spool.survivors += kept.num_rows
+            dropped += batch.num_rows - kept.num_rows
+        return dropped
+
+    def _stats(self, finished: list[_Finished]) -> WriteStats:
+        rows = {name: sum(s.rows for s in w.spools.values()) for name, w in self._work.items()}
+        deleted = {name: w.deleted for name, w in self._work.items()}
+        published = [f for f in finished if f.spool is not None]
+        files = {self._display(f.target): f.sha256 for f in published}
+        sizes = {self._display(f.target): f.size for f in published}
+        return WriteStats(rows=rows, deleted=deleted, files=files, sizes=sizes)
+
+    def _publish(self, finished: list[_Finished]) -> None:
+        """Each spool replaces its target (one atomic step each); empty partitions go."""
+        for item in finished:
+            if item.spool is None:
+                self._remove_partition(item.target)
+            elif self._local:
+                os.replace(item.spool, item.target)
+                _fsync_dir(Path(item.target).parent)
+            else:
+                _upload(item.spool, self.fs, item.target)
+                os.remove(item.spool)
+
+    def _remove_partition(self, target: str) -> None:
+        if self._schema_of(target) is None:
+            return
+        self.fs.delete_file(target)
+        if self._local:
+            _fsync_dir(Path(target).parent)
+            # Best effort: a non-empty directory (a stray file) stays; readers ignore it.
+            with suppress(OSError):
+                os.rmdir(Path(target).parent)
+
+    def _write_checkpoint(self, checkpoint: Checkpoint, stats: WriteStats) -> None:
+        """The manifest, atomically: temp + os.replace locally, a single PUT on S3."""
+        path = self._checkpoint_path(checkpoint.dataset)
+        body = checkpoint.to_json().encode()
+        if self._local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            temp = Path(path).with_name(f".{Path(path).name}{TMP_MARK}{uuid.uuid4().hex}")
+            with temp.open("wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, path)
+            _fsync_dir(Path(path).parent)
+        else:
+            with self.fs.open_output_stream(path) as out:
+                out.write(body)
+        stats.files[self._display(path)] = hashlib.sha256(body).hexdigest()
+        stats.sizes[self._display(path)] = len(body)
+
+    # --- paths and listing ---------------------------------------------------------------
+
+    def _partition_path(self, table: str, day: date) -> str:
+        return f"{self.root}/{table}/date={day.isoformat()}/{PART_FILE}"
+
+    def _checkpoint_path(self, dataset: str) -> str:
+        if not _DATASET.match(dataset):
+            raise SinkError(f"dataset name {dataset!r} cannot name a checkpoint file")
+        return f"{self.root}/{CHECKPOINT_DIR}/{dataset}.json"
+
+    def _display(self, path: str) -> str:
+        return path if self._local else f"s3://{path}"
+
+    def _partitions(self, table: str) -> dict[date, str]:
+        """The committed partition files of a table, by date."""
+        selector = pafs.FileSelector(f"{self.root}/{table}", allow_not_found=True)
+        found = {}
+        for info in self.fs.get_file_info(selector):
+            match = _PARTITION.match(info.base_name)
+            if match and info.type == pafs.FileType.Directory:
+                path = f"{info.path}/{PART_FILE}"
+                if self.fs.get_file_info(path).type == pafs.FileType.File:
+                    found[date.fromisoformat(match.group(1))] = path
+        return found
+
+    def _schema_of(self, path: str) -> pa.Schema | None:
+        """The Arrow schema of a committed file, or None if there is none."""
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        return pq.read_schema(path, filesystem=self.fs)
+
+    def _errors(self, action: str) -> _Translate:
+        return _Translate(f"{self.uri}: {action} failed")
+
+
+class _Translate:
+    """Context manager: Arrow and OS errors become SinkError, chained."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, pa.ArrowException | OSError):
+            raise SinkError(f"{self._prefix} ({exc})") from exc
+
+
+# --- object storage ----------------------------------------------------------------------
+
+
+def s3_filesystem(environ: Mapping[str, str]) -> pafs.S3FileSystem:
+    """S3 (or an S3-compatible server) as the AWS SDK would see it from `environ`.
+
+    Credentials come from the SDK's usual chain (env vars, profile, instance role);
+    `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` point at MinIO, R2, Ceph and friends.
+    """
+    endpoint = environ_get(environ, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    region = environ_get(environ, "AWS_REGION", "AWS_DEFAULT_REGION")
+    # Keys passed explicitly so `environ` (not only the process environment) decides;
+    # without them the SDK chain (profile, instance role) is used.
+    return pafs.S3FileSystem(
+        access_key=environ_get(environ, "AWS_ACCESS_KEY_ID"),
+        secret_key=environ_get(environ, "AWS_SECRET_ACCESS_KEY"),
+        session_token=environ_get(environ, "AWS_SESSION_TOKEN"),
+        endpoint_override=endpoint,
+        region=region,
+    )
+
+
+def _upload(local: str, fs: pafs.FileSystem, target: str) -> None:
+    """Copy a local file to `target`; S3 makes the object visible only once complete."""
+    with open(local, "rb") as src, fs.open_output_stream(target) as out:
+        while block := src.read(_COPY_BLOCK):
+            out.write(block)
+
+
+# --- Arrow helpers -----------------------------------------------------------------------
+
+
+def partition_days(table: pa.Table, spec: TableSpec) -> pa.Array:
+    """The UTC date of `spec.partition_by` for each row, as date32."""
+    column = table.column(spec.partition_by)
+    if column.null_count:
+        raise SinkError(
+            f"table {spec.name}: {column.null_count} rows have no {spec.partition_by}, "
+            "which picks their partition"
+        )
+    if pa.types.is_timestamp(column.type):
+        # Dropping the zone keeps the UTC wall time; a zoned cast to date would not.
+        column = pc.cast(column, pa.timestamp(column.type.unit))
+    return pc.cast(column, pa.date32()).combine_chunks()
+
+
+def matches_any(table: pa.Table, keys: pa.Table) -> pa.BooleanArray:
+    """For each row of `table`: do its `keys.column_names` values equal a row of `keys`?"""
+    names = keys.column_names
+    if len(names) == 1:
+        column = table.column(names[0]).combine_chunks()
+        return pc.is_in(column, value_set=keys.column(0).combine_chunks())
+    # A semi join on the key columns only: Arrow's join cannot carry nested payload columns.
+    index = pa.array(range(table.num_rows), pa.int64())
+    probe = pa.table([table.column(n) for n in names], names=names).append_column("__row", index)
+    hits = probe.join(keys, keys=names, join_type="left semi").column("__row")
+    return pc.is_in(index, value_set=hits.combine_chunks())
+
+
+def _deletion_mask(batch: pa.Table, key_sets: Iterable[pa.Table]) -> pa.BooleanArray:
+    """Rows of an old file's batch that match any of `key_sets` (deletes, appended keys)."""
+    mask = pa.repeat(pa.scalar(False), batch.num_rows)
+    for keys in key_sets:
+        if keys.num_rows:
+            mask = pc.or_(mask, matches_any(batch, keys))
+    return mask
+
+
+def _any(mask: pa.BooleanArray) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def fit(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` in `schema`: columns by name, missing ones as nulls (an older, narrower file)."""
+    columns = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.table(columns, names=schema.names).cast(schema)
+
+
+def _file_schema(spec: pa.Schema, old: pa.Schema) -> pa.Schema:
+    """Schema of a rewritten partition: the spec's columns, then the old file's others.
+
+    Columns only one side has are nullable: the other side's rows have nulls there.
+    """
+    fields = [f if f.name in old.names else f.with_nullable(True) for f in spec]
+    fields += [f.with_nullable(True) for f in old if f.name not in spec.names]
+    return pa.schema(fields)
+
+
+def _unified(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema over files written at different times; partial columns are nullable."""
+    unified = pa.unify_schemas(schemas)
+    everywhere = set.intersection(*(set(s.names) for s in schemas))
+    return pa.schema([f if f.name in everywhere else f.with_nullable(True) for f in unified])
+
+
+def _batches_of(
+    fs: pafs.FileSystem, path: str, *, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """A Parquet file as tables of a bounded number of rows."""
+    with fs.open_input_file(path) as f, pq.ParquetFile(f) as pf:
+        for batch in pf.iter_batches(columns=columns):
+            yield pa.Table.from_batches([batch])
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def _close_spool(spool: _Spool) -> _Finished:
+    """Close the writer and make the spool durable; an empty partition is removed instead."""
+    spool.writer.close()
+    if spool.rows + spool.survivors == 0:
+        os.remove(spool.path)
+        return _Finished(spool.target, None)
+    digest = hashlib.sha256()
+    with open(spool.path, "rb") as f:
+        while block := f.read(_COPY_BLOCK):
+            digest.update(block)
+        os.fsync(f.fileno())  # fsync flushes the file's pages, whichever fd asks
+    return _Finished(spool.target, spool.path, digest.hexdigest(), os.path.getsize(spool.path))
+
+
+def _discard(spool: _Spool) -> None:
+    spool.writer.close()
+    Path(spool.path).unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_spools(root: Path) -> None:
+    """Delete spools and manifest temps a crashed run left (`.<name>.tmp-<uuid>`)."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(".") and TMP_MARK in name:
+                Path(dirpath, name).unlink(missing_ok=True)
