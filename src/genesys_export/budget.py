@@ -51,7 +51,7 @@ class RequestBudget:
             return self._paused_until - now
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if self._tokens >= 1:
+        if self._tokens >= 1 - 1e-9:  # float refill can land a hair under 1
             self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self.rate
