@@ -127,6 +127,22 @@ def export_conversations(interval: str, dest: str | None, as_json: bool) -> None
     _print_summary(result.summary, as_json)
 
 
+@export.command("users")
+@common_export_options
+@click.option("--user-ids", default="", help="Comma-separated user ids (default: every user).")
+@handle_errors
+def export_users(interval: str, dest: str | None, as_json: bool, user_ids: str) -> None:
+    """Agent presence and routing-status intervals from user details jobs.
+
+    Example: genesys-export export users --interval 2024-05-01/2024-05-08
+    """
+    from genesys_export.exporter import DEFAULT_DEST
+
+    ids = [u.strip() for u in user_ids.split(",") if u.strip()]
+    result = _exporter(as_json).export_users(interval, dest=dest or DEFAULT_DEST, user_ids=ids)
+    _print_summary(result.summary, as_json)
+
+
 @cli.group()
 def audit() -> None:
     """Read and verify the audit trail."""

@@ -8,10 +8,10 @@ result.summary; result.table("conversations"); result.to_pandas("participants")
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,22 @@ from genesys_export.config import Settings
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
 from genesys_export.jobs.conversations import ConversationChunks
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, Polling, data_availability
-from genesys_export.pipeline import Run, failed, run_chunks, settled_cutoff, write_chunk
+from genesys_export.jobs.lifecycle import (
+    CONVERSATION_DETAILS,
+    USER_DETAILS,
+    JobEndpoint,
+    Polling,
+    data_availability,
+)
+from genesys_export.jobs.users import UserChunks
+from genesys_export.pipeline import (
+    ChunkResult,
+    Run,
+    failed,
+    run_chunks,
+    settled_cutoff,
+    write_chunk,
+)
 from genesys_export.progress import Progress, QuietProgress
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
@@ -77,24 +91,10 @@ class Exporter:
         self, interval: str | Interval, *, dest: str = DEFAULT_DEST
     ) -> ExportResult:
         """Conversation details for `interval` into the six conversation tables of `dest`."""
-        window = parse_interval(interval) if isinstance(interval, str) else interval
-        with self._run("export conversations", dest, interval=window.iso()) as (run, sink):
+
+        def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
-            availability = data_availability(run.api, CONVERSATION_DETAILS)
-            clipped = window.clip(availability)
-            if clipped is None or clipped.end < window.end:
-                run.warnings.append(
-                    f"data after {availability.isoformat()} is not available yet "
-                    f"(data-availability date); rerun later for {max(window.start, availability).isoformat()}"
-                    f"/{window.end.isoformat()}"
-                )
-            chunks = clipped.split(self.settings.chunk) if clipped else []
-            ctx = RunContext(
-                run.run_id,
-                run.extracted_at,
-                settled_before=settled_cutoff(availability, run.extracted_at, self.lookback),
-            )
-            produce = ConversationChunks(
+            return ConversationChunks(
                 run.api,
                 run,
                 ctx,
@@ -103,16 +103,59 @@ class Exporter:
                 self.polling,
                 self.rng,
             )
-            run.progress.start("conversations", len(chunks))
+
+        return self._details("conversations", CONVERSATION_DETAILS, interval, dest, produce)
+
+    def export_users(
+        self, interval: str | Interval, *, dest: str = DEFAULT_DEST, user_ids: Sequence[str] = ()
+    ) -> ExportResult:
+        """Agent presence and routing status for `interval` into user_presence and
+        user_routing_status."""
+
+        def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
+            assert run.api is not None
+            return UserChunks(
+                run.api,
+                run,
+                ctx,
+                self.settings.page_size,
+                self.settings.max_job_attempts,
+                self.polling,
+                self.rng,
+                tuple(user_ids),
+            )
+
+        return self._details("users", USER_DETAILS, interval, dest, produce)
+
+    def _details(
+        self,
+        dataset: str,
+        endpoint: JobEndpoint,
+        interval: str | Interval,
+        dest: str,
+        producer: Callable[[Run, RunContext], Callable[[Interval], ChunkResult]],
+    ) -> ExportResult:
+        """A details export: chunks up to the data-availability date, jobs, tables."""
+        window = parse_interval(interval) if isinstance(interval, str) else interval
+        with self._run(f"export {dataset}", dest, interval=window.iso()) as (run, sink):
+            assert run.api is not None
+            availability = data_availability(run.api, endpoint)
+            clipped = window.clip(availability)
+            if clipped is None or clipped.end < window.end:
+                run.warnings.append(_not_available(window, availability))
+            chunks = clipped.split(self.settings.chunk) if clipped else []
+            settled = settled_cutoff(availability, run.extracted_at, self.lookback)
+            ctx = RunContext(run.run_id, run.extracted_at, settled_before=settled)
+            run.progress.start(dataset, len(chunks))
             run_chunks(
                 chunks,
-                produce,
+                producer(run, ctx),
                 lambda chunk: write_chunk(
                     run,
                     sink,
                     chunk,
-                    dataset="conversations",
-                    export_kind="conversation_details",
+                    dataset=dataset,
+                    export_kind=endpoint.export_kind,
                     checkpoint=None,
                 ),
                 concurrency=self.settings.concurrency,
@@ -138,3 +181,11 @@ class Exporter:
             run.progress.stop()
             run.final = run.summary(dest=sink.uri, **run.extra)
             run.event("run.finished", **run.final)
+
+
+def _not_available(window: Interval, availability: datetime) -> str:
+    rest = Interval(max(window.start, availability), window.end)
+    return (
+        f"{rest.iso()} is past the data-availability date {availability.isoformat()} and was "
+        "not exported; rerun later for it"
+    )
