@@ -534,10 +534,11 @@ def _target(parsed: pa.DataType, contract: pa.DataType, path: str) -> pa.DataTyp
 
 
 def _castable(parsed: pa.DataType, contract: pa.DataType) -> bool:
+    """Whether a parsed scalar type holds the contract's: times from text, numbers from ints."""
     if pa.types.is_timestamp(contract):
-        return pa.types.is_string(parsed) or pa.types.is_timestamp(parsed)
+        return bool(pa.types.is_string(parsed) or pa.types.is_timestamp(parsed))
     if pa.types.is_floating(contract):
-        return pa.types.is_integer(parsed) or pa.types.is_floating(parsed)
+        return bool(pa.types.is_integer(parsed) or pa.types.is_floating(parsed))
     return bool(parsed == contract)
 
 

@@ -62,8 +62,11 @@ def with_run_columns(table: pa.Table, ctx: RunContext) -> pa.Table:
 
 
 def settled_flags(ends: pa.ChunkedArray | pa.Array, ctx: RunContext) -> pa.ChunkedArray | pa.Array:
-    """True where an activity ended before `ctx.settled_before`; open-ended rows are not settled."""
+    """True where an activity ended before `ctx.settled_before`; open-ended rows are not settled.
+
+    Without `settled_before` every activity that has ended is settled.
+    """
     if ctx.settled_before is None:
-        return pa.repeat(pa.scalar(True), len(ends))
+        return pc.is_valid(ends)
     flags = pc.less(pc.cast(ends, UTC_MS), pa.scalar(ctx.settled_before, UTC_MS))
     return pc.fill_null(flags, False)

@@ -1,0 +1,205 @@
+"""Checks a chunk's tables must pass before anything of it is written.
+
+Pure and columnar (pyarrow compute, hash group-by and anti-joins): no I/O, no loops over rows.
+Each check reports how many rows it looked at, how many failed and a few example keys:
+
+- `key_not_null`, `key_unique`: the table's key (`TableSpec.key`) identifies every row.
+- `has_parent`: every child row's parent is in the chunk (participants -> conversations,
+  participant_attributes and sessions -> participants, segments and session_metrics -> sessions).
+- `end_not_before_start`: an end time, where present, is not before its start (conversations,
+  segments, user intervals; in other tables every `*end*` / `*start*` timestamp pair).
+- `duration_not_negative`: session metrics named `t*` (durations in ms) and `duration_ms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from genesys_export.errors import ValidationFailed
+from genesys_export.transform import schemas
+from genesys_export.transform.tables import TableSpec
+
+EXAMPLES = 3
+
+# child table -> (parent table, the columns a child shares with its parent's key)
+_PARENTS = {
+    "participants": ("conversations", ("conversation_id",)),
+    "participant_attributes": ("participants", ("conversation_id", "participant_id")),
+    "sessions": ("participants", ("conversation_id", "participant_id")),
+    "segments": ("sessions", ("conversation_id", "session_id")),
+    "session_metrics": ("sessions", ("conversation_id", "session_id")),
+}
+_TIMES = {
+    "conversations": [("conversation_start", "conversation_end")],
+    "segments": [("segment_start", "segment_end")],
+    "user_presence": [("start_time", "end_time")],
+    "user_routing_status": [("start_time", "end_time")],
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one table: rows looked at, rows failing, a few failing keys."""
+
+    name: str
+    table: str
+    rows: int
+    failures: int
+    examples: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether no row failed."""
+        return self.failures == 0
+
+    def describe(self) -> str:
+        """One line: `segments: key_unique failed for 2 of 40 rows (e.g. ...)`."""
+        if self.ok:
+            return f"{self.table}: {self.name} passed for {self.rows} rows"
+        examples = f" (e.g. {'; '.join(self.examples)})" if self.examples else ""
+        return f"{self.table}: {self.name} failed for {self.failures} of {self.rows} rows{examples}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Every check run on a chunk's tables."""
+
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """The checks that found failing rows."""
+        return tuple(check for check in self.checks if not check.ok)
+
+    def raise_if_failed(self) -> None:
+        """Raise ValidationFailed naming the first failed table and check (and how many more)."""
+        failed = self.failed
+        if not failed:
+            return
+        more = f"; and {len(failed) - 1} more failed checks" if len(failed) > 1 else ""
+        raise ValidationFailed(f"validation failed: {failed[0].describe()}{more}")
+
+
+def validate_conversation_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:
+    """Keys, parents, times and durations of the six conversation tables of a chunk."""
+    return _validate(schemas.CONVERSATION_TABLES, tables)
+
+
+def validate_user_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:
+    """Keys, times and durations of `user_presence` and `user_routing_status`."""
+    return _validate(schemas.USER_TABLES, tables)
+
+
+def validate_table(spec: TableSpec, table: pa.Table) -> ValidationReport:
+    """Keys, and each `*end*` not before its `*start*`, of a table such as aggregates or reports."""
+    checks = [*_key_checks(spec, table), *_time_checks(spec, table, _time_pairs(table))]
+    return ValidationReport(tuple(checks))
+
+
+def _validate(specs: tuple[TableSpec, ...], tables: Mapping[str, pa.Table]) -> ValidationReport:
+    checks: list[CheckResult] = []
+    for spec in specs:
+        table = tables.get(spec.name)
+        if table is None:
+            continue
+        checks += _key_checks(spec, table)
+        if spec.name in _PARENTS:
+            parent, columns = _PARENTS[spec.name]
+            checks.append(_parent_check(spec, table, tables.get(parent), columns))
+        checks += _time_checks(spec, table, _TIMES.get(spec.name, []))
+        checks += _duration_checks(spec, table)
+    return ValidationReport(tuple(checks))
+
+
+def _key_checks(spec: TableSpec, table: pa.Table) -> list[CheckResult]:
+    """`key_not_null` and `key_unique` over the spec's key columns."""
+    keys = table.select(list(spec.key))
+    null = pc.is_null(keys.column(0))
+    for name in spec.key[1:]:
+        null = pc.or_(null, pc.is_null(keys.column(name)))
+    counts = keys.group_by(list(spec.key)).aggregate([([], "count_all")])
+    shared = counts.filter(pc.greater(counts.column("count_all"), 1))
+    rows = table.num_rows
+    return [
+        _result("key_not_null", spec, rows, keys.filter(null)),
+        CheckResult(
+            "key_unique",
+            spec.name,
+            rows,
+            pc.sum(shared.column("count_all")).as_py() or 0,
+            _examples(shared.select(list(spec.key))),
+        ),
+    ]
+
+
+def _parent_check(
+    spec: TableSpec, table: pa.Table, parent: pa.Table | None, columns: tuple[str, ...]
+) -> CheckResult:
+    """`has_parent`: rows whose parent key is absent from the parent table (anti-join)."""
+    children = table.select(list(columns))
+    if parent is None:
+        return _result("has_parent", spec, table.num_rows, children)
+    parents = parent.select(list(columns)).group_by(list(columns)).aggregate([])
+    orphans = children.join(parents, list(columns), join_type="left anti")
+    return _result("has_parent", spec, table.num_rows, orphans)
+
+
+def _time_checks(
+    spec: TableSpec, table: pa.Table, pairs: list[tuple[str, str]]
+) -> list[CheckResult]:
+    """`end_not_before_start` for each (start, end) column pair; open ends pass."""
+    checks = []
+    for start, end in pairs:
+        before = pc.fill_null(pc.less(table.column(end), table.column(start)), False)
+        checks.append(_result("end_not_before_start", spec, table.num_rows, table.filter(before)))
+    return checks
+
+
+def _time_pairs(table: pa.Table) -> list[tuple[str, str]]:
+    """(start, end) timestamp columns paired by name: `interval_end` with `interval_start`."""
+    times = {f.name for f in table.schema if pa.types.is_timestamp(f.type)}
+    return [
+        (name.replace("end", "start"), name)
+        for name in sorted(times)
+        if "end" in name and name.replace("end", "start") in times
+    ]
+
+
+def _duration_checks(spec: TableSpec, table: pa.Table) -> list[CheckResult]:
+    """`duration_not_negative`: `t*` session metric values and `duration_ms`."""
+    if spec.name == "session_metrics":
+        durations = pc.starts_with(table.column("name"), "t")
+        values = table.column("value")
+    elif "duration_ms" in table.column_names:
+        values = table.column("duration_ms")
+        durations = pc.is_valid(values)
+    else:
+        return []
+    negative = pc.fill_null(pc.and_(durations, pc.less(values, 0)), False)
+    rows = pc.sum(pc.fill_null(durations, False).cast(pa.int64())).as_py() or 0
+    return [_result("duration_not_negative", spec, rows, table.filter(negative))]
+
+
+def _result(name: str, spec: TableSpec, rows: int, failing: pa.Table) -> CheckResult:
+    columns = [c for c in spec.key if c in failing.column_names] or failing.column_names
+    return CheckResult(name, spec.name, rows, failing.num_rows, _examples(failing.select(columns)))
+
+
+def _examples(keys: pa.Table) -> tuple[str, ...]:
+    """A few failing keys as `column=value, ...` (only these rows reach Python)."""
+    head = keys.slice(0, EXAMPLES).to_pylist()
+    return tuple(", ".join(f"{k}={_show(v)}" for k, v in row.items()) for row in head)
+
+
+def _show(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
