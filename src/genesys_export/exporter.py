@@ -22,6 +22,13 @@ from genesys_export.audit import AuditLog
 from genesys_export.config import Settings
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
+from genesys_export.jobs.aggregates import (
+    AggregateChunks,
+    build_aggregate_query,
+    check_complexity,
+    plan_chunks,
+    read_limits,
+)
 from genesys_export.jobs.conversations import ConversationChunks
 from genesys_export.jobs.lifecycle import (
     CONVERSATION_DETAILS,
@@ -126,6 +133,51 @@ class Exporter:
             )
 
         return self._details("users", USER_DETAILS, interval, dest, produce)
+
+    def export_aggregates(
+        self,
+        interval: str | Interval,
+        *,
+        granularity: str,
+        group_by: Sequence[str],
+        metrics: Sequence[str],
+        filter_json: str | None = None,
+        time_zone: str | None = None,
+        name: str | None = None,
+        dest: str = DEFAULT_DEST,
+    ) -> ExportResult:
+        """Conversation aggregates, long format, into `conversation_aggregates` (or `name`)."""
+        query = build_aggregate_query(
+            interval,
+            granularity=granularity,
+            group_by=group_by,
+            metrics=metrics,
+            filter_json=filter_json,
+            time_zone=time_zone,
+            name=name,
+        )
+        fields = {"interval": query.interval.iso(), "query": query.body(query.interval)}
+        with self._run("export aggregates", dest, **fields) as (run, sink):
+            assert run.api is not None
+            limits = read_limits(run.api)
+            check_complexity(query, limits)
+            chunks = plan_chunks(query, limits, self.settings.chunk)
+            ctx = RunContext(run.run_id, run.extracted_at)
+            run.progress.start(query.name, len(chunks))
+            run_chunks(
+                chunks,
+                AggregateChunks(run.api, run, ctx, query),
+                lambda chunk: write_chunk(
+                    run,
+                    sink,
+                    chunk,
+                    dataset=query.name,
+                    export_kind="conversation_aggregates",
+                    checkpoint=None,
+                ),
+                concurrency=self.settings.concurrency,
+            )
+        return ExportResult(run.final, sink.uri)
 
     def _details(
         self,

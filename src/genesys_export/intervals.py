@@ -42,6 +42,14 @@ class Interval:
             cursor = nxt
         return pieces
 
+    def split_from_start(self, step: timedelta) -> list[Interval]:
+        """Pieces of `step` counted from this interval's start (the last may be shorter)."""
+        starts = range(0, -(-self.length // step))
+        return [
+            Interval(self.start + step * i, min(self.end, self.start + step * (i + 1)))
+            for i in starts
+        ]
+
     def clip(self, end: datetime) -> Interval | None:
         """This interval cut at `end`, or None when nothing is left."""
         return Interval(self.start, min(self.end, end)) if self.start < end else None
