@@ -1,0 +1,790 @@
+"""A reporting-export CSV, normalized into typed Arrow record batches in bounded memory.
+
+Reading: pyarrow's streaming CSV reader parses the file one block at a time (UTF-8 BOM,
+quoted delimiters, doubled quotes and newlines inside fields), every column as text, so
+each value is normalized here once, by rules this module owns:
+
+* An empty field is null. A summary row (first cell `Total`, `Totals` or `Summary`, any
+  case; or the file's last row when `summary_last_row`) is removed and counted.
+* Column names become snake_case, unique: `Avg Handle` -> avg_handle, `% Answered` ->
+  pct_answered, a leading digit gets `col_`, a repeat gets `_2`. `column_map` renames
+  (keyed by the header as written or by its snake_case name).
+* Types, first rule that applies:
+  1. `type_overrides[name]`;
+  2. a name that identifies rather than measures stays a string: last word `id`, `ids` or
+     `uuid`, or a word `name`, `dnis`, `ani`, `phone`, `email`, `address`, `extension`;
+  3. the non-empty values of the first block decide: all `true`/`false` -> bool; all
+     `h:mm:ss` -> duration; all one date-time layout (ISO-8601, or the locale's `5/1/2024
+     1:30 PM`, `01.05.2024 13:30`, ...) -> timestamp; all integers in the locale's
+     grouping, without leading zeros -> int64, or float64 when the name says ratio (`avg`,
+     `pct`, `percent`, `rate`, `ratio`, `level`, `score`); all decimals -> float64;
+     anything else, or no value at all, -> string.
+  A later value that does not fit raises SchemaMismatch naming its line and column; pin
+  the column with `type_overrides`.
+* Values: durations (`26:03:10`, `1:02:03.5`, or plain milliseconds) -> int64 ms; numbers
+  in the locale's separators (en-US `1,234.5`, de-DE `1.234,5`, fr-FR `1 234,5`; a trailing
+  `%` is dropped, the number kept as shown); timestamps, written in the export's time zone,
+  -> `timestamp[ms, UTC]` (the repeated hour of a DST change: see `_Localizer`).
+
+Keys: `key_columns`, or else `_row_hash`. Rows whose key columns hold a null are kept (never
+dropped silently) and counted in `stats.rows_missing_key`; the caller decides what a
+missing key means for its sink. `_run_id`, `_extracted_at` and the caller's extra columns
+(`_request_id`, `_interval_start`, ...) follow the data columns.
+
+Errors carry the 1-based physical line: on the (rare) error path the file is re-read with
+the `csv` module, which counts lines, to find where the offending record starts. Errors
+surface mid-stream, after earlier batches were yielded: write inside a transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+
+from genesys_export.errors import ConfigError, SchemaMismatch
+from genesys_export.transform.tables import (
+    RUN_FIELDS,
+    UTC_MS,
+    RunContext,
+    TableSpec,
+    with_run_columns,
+)
+
+ColumnType = Literal["string", "int64", "float64", "timestamp", "duration", "bool"]
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "timestamp": UTC_MS,
+    "duration": pa.int64(),  # milliseconds
+    "bool": pa.bool_(),
+}
+ROW_HASH = "_row_hash"
+
+_SUMMARY = r"^\s*(?:totals?|summary)\s*$"
+_BOOL = r"^(?i:true|false)$"
+_CLOCK = r"^-?\d+:[0-5]\d:[0-5]\d(?:[.,]\d+)?$"
+_ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+_ISO_TZ = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_NUMERIC_DATE = r"^\d{1,2}[/.]\d{1,2}[/.]\d{2}(?:\d{2})?\b"
+_FOUR_DIGIT_YEAR = r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}\b"  # strptime's %Y would read "24" as 24 AD
+# strptime layouts tried in order (the longest first: strptime must consume the whole value).
+_MONTH_FIRST: tuple[str, ...] = (
+    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
+    "%m/%d/%Y", "%m/%d/%y %I:%M %p", "%m/%d/%y",
+)  # fmt: skip
+_DAY_FIRST: tuple[str, ...] = (
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+    "%d.%m.%Y", "%d/%m/%y %H:%M", "%d.%m.%y",
+)  # fmt: skip
+_MONTH_FIRST_LOCALES = frozenset({"en", "en-us", "en-ph", "es-us"})
+_IDENTITY_LAST = frozenset({"id", "ids", "uuid"})
+_IDENTITY_ANY = frozenset({"name", "dnis", "ani", "phone", "email", "address", "extension"})
+_RATIO_WORDS = frozenset({"avg", "average", "pct", "percent", "rate", "ratio", "level", "score"})
+# Languages writing 1.234,5 (CLDR); their regions listed below write 1,234.5 or 1'234.5.
+_COMMA_DECIMAL = frozenset(
+    "de fr es it pt nl ru pl sv da nb nn no fi cs sk tr hu ro id uk el bg hr sl sr lt lv et "  # noqa: SIM905 (a word list reads better than 34 quoted strings)
+    "ca eu gl vi is".split()
+)
+_DOT_DECIMAL_REGIONS = frozenset({"es-mx", "es-us", "de-ch", "it-ch", "de-li"})
+_ROW_SEPARATOR, _NULL_MARK = "\x1f", "\x1e"  # ASCII unit / record separators: not in reports
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsvOptions:
+    """How to read one reporting-export CSV; see the module docstring for the rules.
+
+    `time_zone` and `locale` are those of the export request (times in the file are local
+    to it). `type_overrides` and `key_columns` use final column names (after `column_map`).
+    Types: string, int64, float64, timestamp, duration (-> int64 ms) and bool.
+    """
+
+    delimiter: str = ","
+    time_zone: str = "UTC"
+    locale: str = "en-US"
+    column_map: Mapping[str, str] = field(default_factory=dict, hash=False)
+    type_overrides: Mapping[str, str] = field(default_factory=dict, hash=False)
+    key_columns: tuple[str, ...] = ()
+    summary_last_row: bool = False
+    block_size: int = 4 << 20  # bytes per parsed block: the unit of memory and of batches
+
+    def __post_init__(self) -> None:
+        if self.delimiter not in (",", ";"):
+            raise ConfigError(f"CSV delimiter {self.delimiter!r}: use ',' or ';'")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"time zone {self.time_zone!r} is not an IANA time zone") from None
+        for name, kind in self.type_overrides.items():
+            if kind not in ARROW_TYPES:
+                raise ConfigError(
+                    f"type_overrides[{name!r}] = {kind!r}; use one of {', '.join(ARROW_TYPES)}"
+                )
+
+
+@dataclass(frozen=True)
+class ReportStats:
+    """What reading a report did. `ambiguous_times`: values in a repeated DST hour."""
+
+    rows: int = 0
+    summary_rows_removed: int = 0
+    rows_missing_key: int = 0
+    bytes_read: int = 0
+    ambiguous_times: int = 0
+
+
+@dataclass(frozen=True)
+class _Column:
+    position: int
+    header: str  # as written in the file
+    name: str
+    kind: ColumnType
+    layout: str | None = None  # timestamps: "iso", "iso_tz" or a strptime format
+
+
+class _Unfit(Exception):
+    """A value does not fit its column's type (pyarrow's casts raise ArrowInvalid instead)."""
+
+
+def read_report(
+    path: Path,
+    options: CsvOptions,
+    ctx: RunContext,
+    *,
+    extra_columns: Mapping[str, pa.Scalar] | None = None,
+) -> ReportStream:
+    """Open a reporting-export CSV and decide its schema from the first block.
+
+    Iterate the result for record batches (once); `stats` is complete after iteration.
+    `extra_columns` are constant per file (e.g. `_request_id`, `_interval_start`,
+    `_partial`); their names must start with `_`.
+    """
+    return ReportStream(path, options, ctx, dict(extra_columns or {}))
+
+
+class ReportStream:
+    """Typed record batches of one report, streamed; `.schema` is known before the first."""
+
+    def __init__(
+        self, path: Path, options: CsvOptions, ctx: RunContext, extras: dict[str, pa.Scalar]
+    ) -> None:
+        self._path, self._options, self._ctx, self._extras = path, options, ctx, extras
+        self._numbers = _Numbers.for_locale(options.locale)
+        self._counts: Counter[str] = Counter()
+        self._ragged: list[pv.InvalidRow] = []
+        self._iterated = False
+        headers = _read_header(path, options)
+        self._file = pa.OSFile(str(path))  # not memory-mapped: mapped pages would count in RSS
+        try:
+            self._reader = self._open(headers)
+            self._pending = self._next_raw()
+            self._columns = _plan_columns(headers, self._sample(), options, self._numbers)
+            self._converters = [self._converter(c) for c in self._columns]
+            self.schema = self._build_schema()
+            self._hasher = None if options.key_columns else _RowHasher(extras)
+        except BaseException:
+            self._file.close()
+            raise
+
+    # -- public surface -------------------------------------------------------------------
+
+    def spec(self, table_name: str, *, partition_by: str | None = None) -> TableSpec:
+        """The destination table: key = `key_columns` or `_row_hash`.
+
+        Partitioned by `partition_by`, else the first of `_interval_start` (never null,
+        one partition per request), `interval_start`, `_extracted_at` that is a timestamp.
+        """
+        if partition_by is None:
+            stamps = [f.name for f in self.schema if pa.types.is_timestamp(f.type)]
+            order = ("_interval_start", "interval_start", "_extracted_at")
+            partition_by = next(name for name in order if name in stamps)
+        key = self._options.key_columns or (ROW_HASH,)
+        return TableSpec(table_name, self.schema, tuple(key), partition_by)
+
+    @property
+    def stats(self) -> ReportStats:
+        c = self._counts
+        return ReportStats(
+            rows=c["rows"],
+            summary_rows_removed=c["summary"],
+            rows_missing_key=c["missing_key"],
+            bytes_read=c["bytes"],
+            ambiguous_times=c["ambiguous"],
+        )
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self._iterated:
+            raise RuntimeError("a ReportStream is read once; call read_report again")
+        self._iterated = True
+        return self._batches()
+
+    def close(self) -> None:
+        """Release the file (done by iteration's end too); `stats.bytes_read` is then final."""
+        if not self._file.closed:
+            self._reader.close()
+            self._counts["bytes"] = self._file.tell()
+            self._file.close()
+        if self._hasher is not None:
+            self._hasher.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _open(self, headers: list[str]) -> pv.CSVStreamingReader:
+        def on_ragged(row: pv.InvalidRow) -> str:
+            self._ragged.append(row)
+            return "error"
+
+        return pv.open_csv(
+            self._file,
+            read_options=pv.ReadOptions(use_threads=True, block_size=self._options.block_size),
+            parse_options=_parse_options(self._options, on_ragged),
+            convert_options=pv.ConvertOptions(
+                column_types={h: pa.string() for h in headers},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],  # only empty fields: "N/A" in a number column is an error
+            ),
+        )
+
+    def _next_raw(self) -> pa.RecordBatch | None:
+        """The next non-empty block of text columns, or None at the end of the file."""
+        while True:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                return None
+            except pa.ArrowInvalid as exc:
+                raise self._parse_error(exc) from exc
+            if batch.num_rows:
+                return batch
+
+    def _parse_error(self, exc: pa.ArrowInvalid) -> SchemaMismatch:
+        if not self._ragged:
+            return SchemaMismatch(f"report CSV {self._path.name} could not be read: {exc}")
+        row = self._ragged[0]
+        found = _physical_line(self._path, self._options.delimiter, fields=row.expected_columns)
+        line, actual = found or (f"near record {row.number}", row.actual_columns)
+        return SchemaMismatch(
+            f"report CSV line {line} has {actual} fields, expected {row.expected_columns}"
+        )
+
+    def _sample(self) -> pa.RecordBatch | None:
+        """The first block without its summary rows: what decides the column types."""
+        if self._pending is None:
+            return None
+        summary = _summary_mask(self._pending.column(0))
+        sample = self._pending.filter(pc.invert(summary))
+        if self._options.summary_last_row and sample.num_rows:
+            sample = sample.slice(0, sample.num_rows - 1)  # may be the summary row
+        return sample
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            raw, self._pending = self._pending, None
+            while raw is not None:
+                following = self._next_raw()
+                batch = self._normalize(raw, is_last=following is None)
+                if batch.num_rows:
+                    yield batch
+                raw = following
+        finally:
+            self.close()
+
+    # -- normalizing ------------------------------------------------------------------------
+
+    def _normalize(self, raw: pa.RecordBatch, *, is_last: bool) -> pa.RecordBatch:
+        first_record = self._counts["records"]
+        self._counts["records"] += raw.num_rows
+        summary = _summary_mask(raw.column(0))
+        if is_last and self._options.summary_last_row:
+            last = pa.array([False] * (raw.num_rows - 1) + [True])
+            summary = pc.or_(summary, last)
+        removed = pc.sum(summary).as_py() or 0
+        positions = None
+        if removed:
+            self._counts["summary"] += removed
+            positions = pc.indices_nonzero(pc.invert(summary))
+            raw = raw.filter(pc.invert(summary))
+        arrays = [
+            self._convert(column, convert, raw.column(column.position), first_record, positions)
+            for column, convert in zip(self._columns, self._converters, strict=True)
+        ]
+        data = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self._columns])
+        self._counts["rows"] += data.num_rows
+        return self._with_meta_columns(data)
+
+    def _convert(
+        self,
+        column: _Column,
+        convert: Callable[[pa.Array], pa.Array],
+        values: pa.Array,
+        first_record: int,
+        positions: pa.Array | None,
+    ) -> pa.Array:
+        try:
+            return convert(values)
+        except (pa.ArrowInvalid, _Unfit):
+            pass
+        bad = _first_unfit(values, convert)
+        record = first_record + (positions[bad].as_py() if positions is not None else bad)
+        found = _physical_line(self._path, self._options.delimiter, record=record)
+        where = f"line {found[0]}" if found else f"data row {record + 1}"
+        shown = str(values[bad].as_py())[:40]
+        raise SchemaMismatch(
+            f"report CSV {where}, column {column.header!r} ({column.name}): {shown!r} is not "
+            f"a {column.kind} as the first block decided; set type_overrides "
+            f"{{{column.name!r}: 'string'}} (or the right type) for this column"
+        )
+
+    def _converter(self, column: _Column) -> Callable[[pa.Array], pa.Array]:
+        kind = column.kind
+        if kind == "int64" or kind == "float64":
+            target = ARROW_TYPES[kind]
+            return lambda values: self._numbers.parse(values, target)
+        if kind == "duration":
+            return lambda values: _parse_duration(values, self._numbers)
+        if kind == "bool":
+            return _parse_bool
+        if kind == "timestamp":
+            localize = _Localizer(self._options.time_zone, self._counts)
+            layout = column.layout or "iso"
+            return lambda values: _parse_timestamp(values, layout, localize)
+        return lambda values: values
+
+    def _with_meta_columns(self, data: pa.RecordBatch) -> pa.RecordBatch:
+        if self._hasher is not None:
+            data = data.append_column(ROW_HASH, self._hasher(data))
+        else:
+            self._count_missing_keys(data)
+        table = with_run_columns(pa.Table.from_batches([data]), self._ctx)
+        for name, value in self._extras.items():
+            table = table.append_column(name, pa.repeat(value, table.num_rows))
+        columns = [c.combine_chunks() for c in table.columns]
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def _count_missing_keys(self, data: pa.RecordBatch) -> None:
+        missing = pa.repeat(pa.scalar(False), data.num_rows)
+        for name in self._options.key_columns:
+            missing = pc.or_(missing, pc.is_null(data.column(name)))
+        self._counts["missing_key"] += pc.sum(missing).as_py() or 0
+
+    def _build_schema(self) -> pa.Schema:
+        fields = [pa.field(c.name, ARROW_TYPES[c.kind]) for c in self._columns]
+        if not self._options.key_columns:
+            fields.append(pa.field(ROW_HASH, pa.string(), nullable=False))
+        fields.extend(RUN_FIELDS)
+        taken = {f.name for f in fields}
+        for name, value in self._extras.items():
+            if not name.startswith("_") or name in taken:
+                raise ValueError(f"extra column {name!r} must start with '_' and be new")
+            fields.append(pa.field(name, value.type, nullable=not value.is_valid))
+        return pa.schema(fields)
+
+
+# -- header, names and types --------------------------------------------------------------
+
+
+def _parse_options(
+    options: CsvOptions, on_ragged: Callable[[pv.InvalidRow], str]
+) -> pv.ParseOptions:
+    return pv.ParseOptions(
+        delimiter=options.delimiter, newlines_in_values=True, invalid_row_handler=on_ragged
+    )
+
+
+def _read_header(path: Path, options: CsvOptions) -> list[str]:
+    """The header as pyarrow parses it (BOM dropped, quotes resolved)."""
+    parse = _parse_options(options, lambda row: "skip")  # ragged rows: reported when read
+    try:
+        with pa.OSFile(str(path)) as source:
+            read = pv.ReadOptions(use_threads=False, block_size=options.block_size)
+            reader = pv.open_csv(source, read_options=read, parse_options=parse)
+            return list(reader.schema.names)
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV" in str(exc):
+            raise SchemaMismatch(f"report CSV {path.name} is empty: no header row") from exc
+        raise SchemaMismatch(f"report CSV {path.name} could not be read: {exc}") from exc
+
+
+def snake_case(header: str) -> str:
+    """A column header as a snake_case name: `% Answered` -> pct_answered, `avgHandle` -> ..."""
+    text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
+    text = text.replace("%", " pct ").replace("#", " num ").replace("&", " and ")
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+    return f"col_{text}" if text[:1].isdigit() else text
+
+
+def _column_names(headers: list[str], column_map: Mapping[str, str]) -> list[str]:
+    """Unique final names: column_map (by header or snake name), else unique snake_case."""
+    snakes = [snake_case(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
+    unknown = set(column_map) - set(headers) - set(snakes)
+    if unknown:
+        raise SchemaMismatch(
+            f"column_map names {sorted(unknown)}, which the report CSV lacks; "
+            f"its columns are: {', '.join(headers)}"
+        )
+    names: list[str] = []
+    for header, snake in zip(headers, snakes, strict=True):
+        mapped = column_map.get(header, column_map.get(snake))
+        if mapped is None:
+            names.append(snake if snake not in names else _next_free(snake, names))
+        elif mapped in names:
+            raise ConfigError(f"column_map: two columns would be named {mapped!r}")
+        else:
+            names.append(mapped)
+    if any(n.startswith("_") for n in names):
+        raise ConfigError("column_map: names starting with '_' are reserved for added columns")
+    return names
+
+
+def _next_free(name: str, taken: list[str]) -> str:
+    return next(f"{name}_{n}" for n in range(2, len(taken) + 3) if f"{name}_{n}" not in taken)
+
+
+def _plan_columns(
+    headers: list[str], sample: pa.RecordBatch | None, options: CsvOptions, numbers: _Numbers
+) -> list[_Column]:
+    names = _column_names(headers, options.column_map)
+    for label, wanted in (
+        ("type_overrides", set(options.type_overrides)),
+        ("key_columns", set(options.key_columns)),
+    ):
+        if wanted - set(names):
+            raise SchemaMismatch(
+                f"{label} names {sorted(wanted - set(names))}, which the report CSV lacks; "
+                f"its columns are: {', '.join(names)}"
+            )
+    month_first = options.locale.lower() in _MONTH_FIRST_LOCALES
+    columns = []
+    for i, (header, name) in enumerate(zip(headers, names, strict=True)):
+        values = sample.column(i).drop_null() if sample is not None else pa.array([], pa.string())
+        kind, layout = _infer(name, values, numbers, month_first)
+        forced = options.type_overrides.get(name)
+        if forced is not None:
+            kind = forced  # type: ignore[assignment]  # checked by CsvOptions
+            layout = layout or _timestamp_layout(values, month_first)
+        columns.append(_Column(i, header, name, kind, layout))
+    return columns
+
+
+def _infer(
+    name: str, values: pa.Array, numbers: _Numbers, month_first: bool
+) -> tuple[ColumnType, str | None]:
+    """A column's type from its name and its non-empty sample values (module docstring)."""
+    words = name.split("_")
+    if len(values) == 0 or words[-1] in _IDENTITY_LAST or _IDENTITY_ANY & set(words):
+        return "string", None
+    if _all_match(values, _BOOL):
+        return "bool", None
+    if _all_match(values, _CLOCK):
+        return "duration", None
+    layout = _timestamp_layout(values, month_first)
+    if layout is not None:
+        return "timestamp", layout
+    if _all_match(values, numbers.int_pattern):
+        return ("float64" if _RATIO_WORDS & set(words) else "int64"), None
+    if _all_match(values, numbers.float_pattern):
+        return "float64", None
+    return "string", None
+
+
+def _all_match(values: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
+def _timestamp_layout(values: pa.Array, month_first: bool) -> str | None:
+    if len(values) == 0:
+        return None
+    if _all_match(values, _ISO_TZ):
+        return "iso_tz"
+    if _all_match(values, _ISO):
+        return "iso"
+    if not _all_match(values, _NUMERIC_DATE):
+        return None
+    year = "%Y" if _all_match(values, _FOUR_DIGIT_YEAR) else "%y"
+    for layout in _MONTH_FIRST if month_first else _DAY_FIRST:
+        if (
+            year in layout
+            and pc.strptime(values, format=layout, unit="ms", error_is_null=True).null_count == 0
+        ):
+            return layout
+    return None
+
+
+def _summary_mask(first: pa.Array) -> pa.Array:
+    """True where the first cell labels a summary row."""
+    return pc.fill_null(pc.match_substring_regex(first, _SUMMARY, ignore_case=True), False)
+
+
+# -- value parsing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    """A locale's decimal mark and digit-group separators."""
+
+    decimal: str
+    grouping: str
+
+    @classmethod
+    def for_locale(cls, locale: str) -> _Numbers:
+        tag = locale.replace("_", "-").lower()
+        if tag.split("-")[0] in _COMMA_DECIMAL and tag not in _DOT_DECIMAL_REGIONS:
+            return cls(",", ". \u00a0\u202f")
+        return cls(".", ",' \u00a0\u202f\u2019")
+
+    @property
+    def int_pattern(self) -> str:
+        return rf"^-?(?:0|[1-9]\d*|[1-9]\d{{0,2}}(?:[{self.grouping}]\d{{3}})+)$"
+
+    @property
+    def float_pattern(self) -> str:
+        whole = rf"(?:0|[1-9]\d*|[1-9]\d{{0,2}}(?:[{self.grouping}]\d{{3}})+)"
+        point = re.escape(self.decimal)
+        return rf"^-?(?:{whole}(?:{point}\d+)?|{point}\d+)(?:[eE][-+]?\d+)?\s?%?$"
+
+    def parse(self, values: pa.Array, target: pa.DataType) -> pa.Array:
+        """Text in this locale -> numbers; grouping is checked before it is removed."""
+        plain = self.decimal == "." or not pc.any(pc.match_substring(values, ".")).as_py()
+        if plain:
+            try:
+                text = values if self.decimal == "." else pc.replace_substring(values, ",", ".")
+                return pc.cast(text, target)
+            except pa.ArrowInvalid:
+                pass  # grouping, a percent sign or a bad value: the careful path decides
+        pattern = self.int_pattern if pa.types.is_integer(target) else self.float_pattern
+        if not _all_match(values.drop_null(), pattern):
+            raise _Unfit
+        text = pc.replace_substring_regex(values, rf"[{self.grouping}%\s]", "")
+        if self.decimal == ",":
+            text = pc.replace_substring(text, ",", ".")
+        return pc.cast(text, target)
+
+
+def _parse_duration(values: pa.Array, numbers: _Numbers) -> pa.Array:
+    """`h:mm:ss[.fff]` (hours may pass 24) or plain milliseconds -> int64 ms."""
+    parts = pc.split_pattern(values, ":", max_splits=2)
+    clock = pc.fill_null(pc.equal(pc.list_value_length(parts), 3), False)
+    n_clock = pc.sum(clock).as_py() or 0
+    if n_clock == len(values):
+        return _clock_ms(parts)
+    plain = pc.if_else(clock, pa.scalar(None, pa.string()), values)
+    ms = pc.cast(pc.round(numbers.parse(plain, pa.float64())), pa.int64())
+    if n_clock == 0:
+        return ms
+    return pc.replace_with_mask(ms, clock, _clock_ms(pc.filter(parts, clock)))
+
+
+def _clock_ms(parts: pa.Array) -> pa.Array:
+    hours_text = pc.list_element(parts, 0)
+    hours = pc.abs(pc.cast(hours_text, pa.int64()))
+    minutes = pc.cast(pc.list_element(parts, 1), pa.int64())
+    seconds_text = pc.replace_substring(pc.list_element(parts, 2), ",", ".")
+    seconds = pc.cast(seconds_text, pa.float64())
+    if not pc.all(pc.and_(pc.less(minutes, 60), pc.less(seconds, 60))).as_py():
+        raise _Unfit
+    if pc.any(pc.less(minutes, 0)).as_py() or pc.any(pc.less(seconds, 0)).as_py():
+        raise _Unfit
+    total = pc.add(
+        pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000),
+        pc.cast(pc.round(pc.multiply(seconds, 1000)), pa.int64()),
+    )
+    return pc.if_else(pc.starts_with(hours_text, "-"), pc.negate(total), total)
+
+
+def _parse_bool(values: pa.Array) -> pa.Array:
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+    true = pc.is_in(text, value_set=pa.array(["true", "yes", "1"]))
+    false = pc.is_in(text, value_set=pa.array(["false", "no", "0"]))
+    if not pc.all(pc.or_(pc.or_(true, false), pc.is_null(values))).as_py():
+        raise _Unfit
+    return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), true)
+
+
+def _parse_timestamp(
+    values: pa.Array, layout: str, localize: Callable[[pa.Array], pa.Array]
+) -> pa.Array:
+    if layout == "iso_tz":  # the value says its offset: no zone rules needed
+        return pc.cast(pc.cast(values, pa.timestamp("ns", "UTC")), UTC_MS, safe=False)
+    if layout == "iso":
+        local = pc.cast(pc.cast(values, pa.timestamp("ns")), pa.timestamp("ms"), safe=False)
+    else:
+        local = pc.strptime(values, format=layout, unit="ms")
+    return localize(local)
+
+
+class _Localizer:
+    """Local wall-clock times of one column -> UTC, across DST changes.
+
+    A time in the hour repeated when clocks go back names two instants. Reports list
+    times in order, so within a run of consecutive rows in the repeated hour, a step
+    backwards on the wall clock starts the second pass (the later instant) until the run
+    ends. A time in a spring-forward gap cannot come from a real export: it is an error.
+    """
+
+    def __init__(self, time_zone: str, counts: Counter[str]) -> None:
+        self._zone, self._counts = time_zone, counts
+        self._second_pass = False
+        self._previous: int | None = None  # last ambiguous local value, if the last row was
+
+    def __call__(self, local: pa.Array) -> pa.Array:
+        early = pc.assume_timezone(
+            local, timezone=self._zone, ambiguous="earliest", nonexistent="raise"
+        )
+        if self._zone in ("UTC", "Etc/UTC", "GMT"):
+            return pc.cast(early, UTC_MS)
+        late = pc.assume_timezone(
+            local, timezone=self._zone, ambiguous="latest", nonexistent="raise"
+        )
+        ambiguous = pc.indices_nonzero(pc.fill_null(pc.not_equal(early, late), False))
+        if len(ambiguous) == 0:
+            self._previous = None
+            return pc.cast(early, UTC_MS)
+        self._counts["ambiguous"] += len(ambiguous)
+        later = self._second_pass_rows(ambiguous.to_pylist(), local, len(local))
+        mask = pa.array([i in later for i in range(len(local))])
+        result = pc.replace_with_mask(early, mask, pc.filter(late, mask)) if later else early
+        return pc.cast(result, UTC_MS)
+
+    def _second_pass_rows(self, rows: list[int], local: pa.Array, n: int) -> set[int]:
+        values = pc.cast(pc.take(local, pa.array(rows)), pa.int64()).to_pylist()
+        later: set[int] = set()
+        previous_row = -1 if self._previous is not None else -2
+        for row, value in zip(rows, values, strict=True):
+            if row != previous_row + 1:  # a run of the repeated hour starts afresh
+                self._second_pass, self._previous = False, None
+            if self._previous is not None and value < self._previous:
+                self._second_pass = True
+            if self._second_pass:
+                later.add(row)
+            self._previous, previous_row = value, row
+        if rows[-1] != n - 1:
+            self._previous = None
+        return later
+
+
+# -- row hash -----------------------------------------------------------------------------
+
+
+class _RowHasher:
+    """`_row_hash`: sha256 of a row's normalized values and the file's extra columns.
+
+    Identical rows stay distinct: the n-th repeat (n >= 1) hashes its text plus `n`. Repeats
+    are found through a 64-bit hash of every earlier row (8 bytes a row, the only state that
+    grows with the file). sha256 runs in DuckDB, which hashes in parallel.
+    """
+
+    def __init__(self, extras: Mapping[str, pa.Scalar]) -> None:
+        self._prefix = _ROW_SEPARATOR.join(f"{k}={v.as_py()}" for k, v in sorted(extras.items()))
+        self._db = duckdb.connect()
+        self._seen: list[pa.Array] = []
+
+    def __call__(self, data: pa.RecordBatch) -> pa.Array:
+        texts = [pc.cast(column, pa.string()) for column in data.columns]
+        text = pc.binary_join_element_wise(
+            pa.scalar(self._prefix),
+            *texts,
+            _ROW_SEPARATOR,
+            null_handling="replace",
+            null_replacement=_NULL_MARK,
+        )
+        self._db.register("report_rows", pa.table({"t": text}))
+        hashed = self._db.sql("select sha256(t) as h, hash(t) as k from report_rows")
+        result = hashed.to_arrow_table()
+        self._db.unregister("report_rows")
+        digests, keys = result.column("h").combine_chunks(), result.column("k").combine_chunks()
+        repeats = self._repeats(keys)
+        if not repeats:
+            return digests
+        mask = pa.array([i in repeats for i in range(len(digests))])
+        rehashed = [
+            hashlib.sha256(f"{text[i].as_py()}{_ROW_SEPARATOR}{n}".encode()).hexdigest()
+            for i, n in sorted(repeats.items())
+        ]
+        return pc.replace_with_mask(digests, mask, pa.array(rehashed, pa.string()))
+
+    def _repeats(self, keys: pa.Array) -> dict[int, int]:
+        """Row -> how many identical rows came before it, for rows that repeat one."""
+        earlier = pa.chunked_array(self._seen, pa.uint64()) if self._seen else None
+        self._seen.append(keys)
+        hits = pc.filter(earlier, pc.is_in(earlier, value_set=keys)) if earlier else None
+        within = pc.count_distinct(keys).as_py() < len(keys)
+        if not within and (hits is None or len(hits) == 0):
+            return {}
+        counts = Counter(hits.to_pylist() if hits is not None else [])
+        repeats = {}
+        for row, key in enumerate(keys.to_pylist()):
+            if counts[key]:
+                repeats[row] = counts[key]
+            counts[key] += 1
+        return repeats
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# -- error path ---------------------------------------------------------------------------
+
+
+def _first_unfit(values: pa.Array, convert: Callable[[pa.Array], pa.Array]) -> int:
+    """The first position whose value makes `convert` fail (binary search on prefixes)."""
+    fits, fails = 0, len(values)
+    while fails - fits > 1:
+        middle = (fits + fails) // 2
+        try:
+            convert(values.slice(0, middle))
+            fits = middle
+        except (pa.ArrowInvalid, _Unfit):
+            fails = middle
+    return fails - 1
+
+
+def _physical_line(
+    path: Path, delimiter: str, *, record: int | None = None, fields: int | None = None
+) -> tuple[int, int] | None:
+    """(1-based line where a record starts, its field count), or None if not found.
+
+    `record`: a data record's 0-based position (header and blank lines not counted, as
+    pyarrow counts); `fields`: the first record whose field count differs. Error path only.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
+            reader = csv.reader(text, delimiter=delimiter)
+            end, position = 0, -1  # the header is position -1
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if not row:
+                    continue
+                if (fields is not None and len(row) != fields) or position == record:
+                    return start, len(row)
+                position += 1
+    except csv.Error:
+        return None
+    return None
