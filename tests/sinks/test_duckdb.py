@@ -1,0 +1,334 @@
+"""DuckDBSink on a real DuckDB file: upserts, replacements, transactions, locking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from genesys_export.errors import ConfigError, LockHeld, SinkError
+from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks.base import Replacement
+from genesys_export.sinks.duckdb import DuckDBSink
+from genesys_export.state import Checkpoint
+from genesys_export.transform.tables import UTC_MS, TableSpec
+
+DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+
+CONVERSATIONS = TableSpec(
+    "conversations",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("duration_ms", pa.int64()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
+        ]
+    ),
+    key=("conversation_id",),
+    partition_by="conversation_start",
+)
+PARTICIPANTS = TableSpec(
+    "participants",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("participant_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("purpose", pa.string()),
+        ]
+    ),
+    key=("conversation_id", "participant_id"),
+    partition_by="conversation_start",
+)
+
+
+def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "conversation_id": cid,
+                "conversation_start": start,
+                "duration_ms": ms,
+                "tags": ["a", "b"] if ms % 2 else [],
+                "wrapup": {"code": f"w{ms}", "ms": ms} if ms % 3 else None,
+            }
+            for cid, start, ms in rows
+        ],
+        schema=CONVERSATIONS.schema,
+    )
+
+
+def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
+    names = PARTICIPANTS.schema.names
+    return pa.Table.from_pylist(
+        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
+    )
+
+
+def keys(*ids: str) -> Replacement:
+    return Replacement(pa.table({"conversation_id": pa.array(ids, pa.string())}))
+
+
+def checkpoint(until: datetime, dataset: str = "conversations") -> Checkpoint:
+    return Checkpoint(
+        dataset=dataset,
+        export_kind="conversation_details",
+        written_until=until,
+        settled_until=until - timedelta(hours=1),
+        run_id="run-1",
+        updated_at=until,
+    )
+
+
+def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
+    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "w.duckdb"
+
+
+@pytest.fixture
+def sink(path: Path):  # type: ignore[no-untyped-def]
+    with DuckDBSink(path) as s:
+        yield s
+
+
+@pytest.fixture
+def seeded(sink: DuckDBSink) -> DuckDBSink:
+    """Two conversations: c1 with participants p1, p2; c2 with p1."""
+    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 200)))
+    sink.append(
+        PARTICIPANTS,
+        participants(
+            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
+        ),
+    )
+    sink.commit([checkpoint(DAY2)])
+    return sink
+
+
+def test_rows_read_back_with_their_types(seeded: DuckDBSink) -> None:
+    """A committed table reads back equal, in the exact Arrow schema it was written with."""
+    table = seeded.read_table("conversations")
+
+    assert table.schema == CONVERSATIONS.schema
+    expected = conversations(("c1", DAY1, 100), ("c2", DAY2, 200))
+    assert table.sort_by("conversation_id").equals(expected)
+
+
+def test_replacement_deletes_exactly_the_matched_rows_across_tables(seeded: DuckDBSink) -> None:
+    """Re-exporting c1 replaces its rows everywhere, also where the new data has no child rows."""
+    seeded.delete(CONVERSATIONS, keys("c1"))
+    seeded.append(CONVERSATIONS, conversations(("c1", DAY1, 111)))
+    seeded.delete(PARTICIPANTS, keys("c1"))
+    seeded.append(PARTICIPANTS, participants())
+    stats = seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 111),
+        ("c2", 200),
+    ]
+    assert rows_of(seeded.read_table("participants"), "conversation_id", "participant_id") == [
+        ("c2", "p1")
+    ]
+    assert stats.deleted == {"conversations": 1, "participants": 2}
+    assert stats.rows == {"conversations": 1, "participants": 0}
+
+
+def test_overlapping_commits_leave_no_duplicates(seeded: DuckDBSink) -> None:
+    """A second commit over c2 and c3, with or without a delete first, keeps one row per key."""
+    seeded.delete(CONVERSATIONS, keys("c2", "c3"))
+    seeded.append(CONVERSATIONS, conversations(("c2", DAY2, 201), ("c3", DAY2, 300)))
+    seeded.commit()
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 301), ("c3", DAY2, 302)))
+    seeded.append(PARTICIPANTS, participants(("c2", "p1", DAY2, "acd")))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 100),
+        ("c2", 201),
+        ("c3", 302),
+    ]
+    assert rows_of(
+        seeded.read_table("participants"), "conversation_id", "participant_id", "purpose"
+    ) == [
+        ("c1", "p1", "agent"),
+        ("c1", "p2", "customer"),
+        ("c2", "p1", "acd"),
+    ]
+
+
+def test_a_delete_after_an_append_removes_the_staged_rows(seeded: DuckDBSink) -> None:
+    """Staged operations apply in call order: a later delete also removes rows staged before it."""
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 300)))
+    seeded.delete(CONVERSATIONS, keys("c3", "c1"))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c2",)]
+
+
+def test_rollback_leaves_the_previous_state(seeded: DuckDBSink) -> None:
+    """Nothing staged before a rollback lands, and the old checkpoint stays."""
+    seeded.delete(CONVERSATIONS, keys("c1", "c2"))
+    seeded.append(CONVERSATIONS, conversations(("c9", DAY1, 900)))
+    seeded.rollback()
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+    assert seeded.read_checkpoint("conversations") == checkpoint(DAY2)
+
+
+def test_close_without_commit_discards_the_transaction(path: Path) -> None:
+    """Leaving the `with` block (say, on an error) commits nothing."""
+    with DuckDBSink(path) as sink:
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        sink.commit([checkpoint(DAY1)])
+    with pytest.raises(RuntimeError), DuckDBSink(path) as sink:
+        sink.append(CONVERSATIONS, conversations(("c2", DAY1, 2)))
+        raise RuntimeError("boom")
+
+    with DuckDBSink(path) as sink:
+        assert rows_of(sink.read_table("conversations"), "conversation_id") == [("c1",)]
+
+
+def test_checkpoint_commits_with_the_data(path: Path) -> None:
+    """A checkpoint is readable after its commit, from a new sink too, and is None before."""
+    with DuckDBSink(path) as sink:
+        assert sink.read_checkpoint("conversations") is None
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        sink.commit([checkpoint(DAY1), checkpoint(DAY2, "users")])
+        sink.append(CONVERSATIONS, conversations(("c2", DAY1, 2)))
+        assert sink.read_checkpoint("conversations") == checkpoint(DAY1)
+
+    with DuckDBSink(path) as sink:
+        assert sink.read_checkpoint("conversations") == checkpoint(DAY1)
+        assert sink.read_checkpoint("users") == checkpoint(DAY2, "users")
+
+
+def test_reads_see_committed_data_only(seeded: DuckDBSink) -> None:
+    """read_table during a transaction shows the last commit, not the staged rows."""
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 3)))
+
+    assert seeded.read_table("conversations").num_rows == 2
+
+
+def test_a_wider_schema_adds_nullable_columns(seeded: DuckDBSink) -> None:
+    """A later spec with a new column alters the table; old rows read it as null."""
+    wider = TableSpec(
+        "conversations",
+        CONVERSATIONS.schema.append(pa.field("division_id", pa.string(), nullable=False)),
+        key=CONVERSATIONS.key,
+        partition_by=CONVERSATIONS.partition_by,
+    )
+    new = conversations(("c3", DAY1, 3)).append_column("division_id", pa.array(["d1"]))
+    seeded.append(wider, new)
+    seeded.commit()
+
+    table = seeded.read_table("conversations")
+    assert table.schema.field("division_id").nullable
+    assert rows_of(table, "conversation_id", "division_id") == [
+        ("c1", None),
+        ("c2", None),
+        ("c3", "d1"),
+    ]
+
+
+def test_rows_that_do_not_fit_are_refused(sink: DuckDBSink) -> None:
+    """A null in a non-nullable column or a missing column is a SinkError naming the table."""
+    bad = conversations(("c1", DAY1, 1)).set_column(
+        0, "conversation_id", pa.array([None], pa.string())
+    )
+    with pytest.raises(SinkError, match="conversations"):
+        sink.append(CONVERSATIONS, bad)
+    with pytest.raises(SinkError, match="duration_ms"):
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)).drop_columns(["duration_ms"]))
+
+
+def test_unknown_table_is_a_sink_error(sink: DuckDBSink) -> None:
+    with pytest.raises(SinkError, match="no table 'nope'"):
+        sink.read_table("nope")
+
+
+def test_a_second_sink_on_the_same_file_is_refused(sink: DuckDBSink, path: Path) -> None:
+    """Two runs into one database would interleave transactions: the second gets LockHeld."""
+    with pytest.raises(LockHeld, match="in use by another genesys-export run"):
+        DuckDBSink(path)
+
+
+def test_duckdbs_own_lock_from_another_process_becomes_lock_held(path: Path) -> None:
+    """A database held open elsewhere (DuckDB's file lock) is reported as LockHeld."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, duckdb
+                con = duckdb.connect({str(path)!r})
+                print("ready", flush=True)
+                sys.stdin.read()
+                con.close()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(LockHeld, match="wait for it or use another --dest"):
+            DuckDBSink(path)
+    finally:
+        holder.communicate("")
+    with DuckDBSink(path) as sink:  # the lock file was released after the failure
+        assert sink.read_checkpoint("x") is None
+
+
+def test_open_sink_resolves_duckdb_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """duckdb:/// plus a relative path lands in the cwd; four slashes mean an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    with open_sink("duckdb:///rel.duckdb") as sink:
+        assert sink.uri == "duckdb:///rel.duckdb"
+    with open_sink(f"duckdb:///{tmp_path}/abs.duckdb") as sink:
+        assert sink.uri == f"duckdb:///{tmp_path}/abs.duckdb"
+    with open_sink() as sink:
+        assert isinstance(sink, DuckDBSink)
+
+    assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == [
+        "abs.duckdb",
+        "genesys_export.duckdb",
+        "rel.duckdb",
+    ]
+    assert audit_path_for("duckdb:///rel.duckdb") == tmp_path / "genesys-export-audit.jsonl"
+    assert audit_path_for("duckdb:///:memory:") is None
+
+
+def test_in_memory_database_works_without_a_lock() -> None:
+    with open_sink("duckdb:///:memory:") as sink:
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        sink.commit()
+        assert sink.read_table("conversations").num_rows == 1
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["duckdb://x.duckdb", "mysql://u:pw@h/db", "parquet://", "s3://", "nonsense", "duckdb:///"],
+)
+def test_bad_uris_name_dest_and_the_accepted_forms(uri: str) -> None:
+    """A URI no sink accepts is a ConfigError that names --dest, without any password."""
+    with pytest.raises(ConfigError, match="--dest") as caught:
+        open_sink(uri)
+
+    assert "postgresql://user:pass@host" in str(caught.value)
+    assert "pw" not in str(caught.value).replace("pass", "")

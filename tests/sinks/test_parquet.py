@@ -1,0 +1,370 @@
+"""ParquetSink on a local directory: hive partitions replaced atomically, manifests last."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from genesys_export.errors import LockHeld, SinkError
+from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks.base import Replacement
+from genesys_export.sinks.parquet import ParquetSink
+from genesys_export.state import Checkpoint
+from genesys_export.transform.tables import UTC_MS, TableSpec
+
+# 23:30 UTC on May 2 is May 3 in Asia: the partition must follow the UTC date.
+DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+
+CONVERSATIONS = TableSpec(
+    "conversations",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("duration_ms", pa.int64()),
+            pa.field("tags", pa.list_(pa.string())),
+        ]
+    ),
+    key=("conversation_id",),
+    partition_by="conversation_start",
+)
+PARTICIPANTS = TableSpec(
+    "participants",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("participant_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("purpose", pa.string()),
+        ]
+    ),
+    key=("conversation_id", "participant_id"),
+    partition_by="conversation_start",
+)
+
+
+def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "conversation_id": c,
+                "conversation_start": s,
+                "duration_ms": ms,
+                "tags": ["t"] * (ms % 3),
+            }
+            for c, s, ms in rows
+        ],
+        schema=CONVERSATIONS.schema,
+    )
+
+
+def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
+    names = PARTICIPANTS.schema.names
+    return pa.Table.from_pylist(
+        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
+    )
+
+
+def keys(*ids: str, days: tuple[datetime, ...] = ()) -> Replacement:
+    return Replacement(
+        pa.table({"conversation_id": pa.array(ids, pa.string())}),
+        frozenset(d.date() for d in days),
+    )
+
+
+def checkpoint(until: datetime) -> Checkpoint:
+    return Checkpoint(
+        dataset="conversations",
+        export_kind="conversation_details",
+        written_until=until,
+        settled_until=until - timedelta(hours=1),
+        run_id="run-1",
+        updated_at=until,
+    )
+
+
+def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
+    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def sink(root: Path):  # type: ignore[no-untyped-def]
+    with ParquetSink.local(root) as s:
+        yield s
+
+
+@pytest.fixture
+def seeded(sink: ParquetSink) -> ParquetSink:
+    """c1 (May 1) with participants p1, p2; c2 (May 2) with p1."""
+    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 200)))
+    sink.append(
+        PARTICIPANTS,
+        participants(
+            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
+        ),
+    )
+    sink.commit([checkpoint(DAY2)])
+    return sink
+
+
+def test_partitions_are_hive_directories_by_utc_date(seeded: ParquetSink, root: Path) -> None:
+    """One part file per table and UTC date, a manifest, and nothing else but the lock."""
+    assert files_under(root) == [
+        ".genesys-export.lock",
+        "_checkpoints/conversations.json",
+        "conversations/date=2024-05-01/part-0.parquet",
+        "conversations/date=2024-05-02/part-0.parquet",
+        "participants/date=2024-05-01/part-0.parquet",
+        "participants/date=2024-05-02/part-0.parquet",
+    ]
+    day2 = pq.read_table(root / "conversations/date=2024-05-02/part-0.parquet")
+    assert day2.column("conversation_id").to_pylist() == ["c2"]
+    assert day2.schema == CONVERSATIONS.schema
+
+
+def test_rows_read_back_with_their_types(seeded: ParquetSink) -> None:
+    """read_table returns the spec's columns and types (the date column is not added)."""
+    table = seeded.read_table("conversations")
+
+    assert table.schema == CONVERSATIONS.schema
+    assert table.sort_by("conversation_id").equals(
+        conversations(("c1", DAY1, 100), ("c2", DAY2, 200))
+    )
+
+
+def test_write_stats_hold_each_files_sha256_and_size(sink: ParquetSink, root: Path) -> None:
+    """Every file a commit wrote is listed with the sha256 and size of what is on disk."""
+    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1), ("c2", DAY2, 2)))
+    stats = sink.commit([checkpoint(DAY2)])
+
+    assert len(stats.files) == 3
+    for path, digest in stats.files.items():
+        data = Path(path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+        assert stats.sizes[path] == len(data)
+    assert stats.rows == {"conversations": 2}
+
+
+def test_replacement_deletes_exactly_the_matched_rows_across_tables(seeded: ParquetSink) -> None:
+    """Re-exporting c1 replaces its rows everywhere, also where the new data has no child rows."""
+    seeded.delete(CONVERSATIONS, keys("c1", days=(DAY1,)))
+    seeded.append(CONVERSATIONS, conversations(("c1", DAY1, 111)))
+    seeded.delete(PARTICIPANTS, keys("c1", days=(DAY1,)))
+    seeded.append(PARTICIPANTS, participants())
+    stats = seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 111),
+        ("c2", 200),
+    ]
+    assert rows_of(seeded.read_table("participants"), "conversation_id", "participant_id") == [
+        ("c2", "p1")
+    ]
+    assert stats.deleted == {"conversations": 1, "participants": 2}
+
+
+def test_emptied_partition_is_removed(seeded: ParquetSink, root: Path) -> None:
+    """A partition whose last rows are deleted disappears instead of holding an empty file."""
+    seeded.delete(PARTICIPANTS, keys("c2", days=(DAY2,)))
+    seeded.commit()
+
+    assert not (root / "participants/date=2024-05-02").exists()
+    assert rows_of(seeded.read_table("participants"), "conversation_id") == [("c1",), ("c1",)]
+
+
+def test_delete_without_partitions_looks_everywhere(seeded: ParquetSink, root: Path) -> None:
+    """A replacement naming no partition finds its rows in any partition; others stay untouched."""
+    day1_file = root / "conversations/date=2024-05-01/part-0.parquet"
+    before = day1_file.stat().st_ino
+
+    seeded.delete(CONVERSATIONS, keys("c2"))
+    stats = seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",)]
+    assert day1_file.stat().st_ino == before  # not rewritten: nothing matched there
+    assert list(stats.files) == []
+
+
+def test_overlapping_commits_leave_no_duplicates(seeded: ParquetSink) -> None:
+    """Commits over the same keys, with or without deletes, keep one row per key (the last)."""
+    seeded.delete(CONVERSATIONS, keys("c2", "c3", days=(DAY2,)))
+    seeded.append(CONVERSATIONS, conversations(("c2", DAY2, 201), ("c3", DAY2, 300)))
+    seeded.commit()
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 301)))
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 302), ("c1", DAY1, 101)))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 101),
+        ("c2", 201),
+        ("c3", 302),
+    ]
+
+
+def test_a_delete_after_an_append_removes_the_staged_rows(seeded: ParquetSink) -> None:
+    """Staged operations apply in call order, also to rows already streamed to a spool."""
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 300), ("c4", DAY1, 400)))
+    seeded.delete(CONVERSATIONS, keys("c3", "c1", days=(DAY1,)))
+    seeded.append(CONVERSATIONS, conversations(("c5", DAY1, 500)))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [
+        ("c2",),
+        ("c4",),
+        ("c5",),
+    ]
+
+
+def test_rollback_leaves_the_previous_state_and_no_spools(seeded: ParquetSink, root: Path) -> None:
+    """Rolled-back rows never land and their temp files are gone."""
+    before = files_under(root)
+    seeded.delete(CONVERSATIONS, keys("c1", "c2", days=(DAY1, DAY2)))
+    seeded.append(CONVERSATIONS, conversations(("c9", DAY1, 900)))
+    assert any(".tmp-" in f for f in files_under(root))
+
+    seeded.rollback()
+
+    assert files_under(root) == before
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+    assert seeded.read_checkpoint("conversations") == checkpoint(DAY2)
+
+
+def test_checkpoint_manifest_is_written_with_the_commit(root: Path) -> None:
+    """No manifest before the first commit; afterwards it reads back, from a new sink too."""
+    with ParquetSink.local(root) as sink:
+        assert sink.read_checkpoint("conversations") is None
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        assert sink.read_checkpoint("conversations") is None
+        sink.commit([checkpoint(DAY1)])
+    with ParquetSink.local(root) as sink:
+        assert sink.read_checkpoint("conversations") == checkpoint(DAY1)
+
+
+def test_a_crash_before_commit_leaves_old_files_and_spools_are_cleaned(
+    seeded: ParquetSink, root: Path
+) -> None:
+    """A process killed mid-transaction leaves the old data readable; the next open cleans up."""
+    seeded.close()
+    committed = files_under(root)
+    crash = textwrap.dedent(
+        f"""
+        import os
+        from test_parquet import CONVERSATIONS, DAY1, DAY2, conversations, keys
+        from genesys_export.sinks.parquet import ParquetSink
+        sink = ParquetSink.local({str(root)!r})
+        sink.delete(CONVERSATIONS, keys("c1", "c2", days=(DAY1, DAY2)))
+        sink.append(CONVERSATIONS, conversations(("c7", DAY1, 7), ("c8", DAY2, 8)))
+        os._exit(9)  # no commit, no close: as if killed
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    assert subprocess.run([sys.executable, "-c", crash], env=env, check=False).returncode == 9
+    spools = [f for f in files_under(root) if ".tmp-" in f]
+    assert len(spools) == 2
+
+    with ParquetSink.local(root) as sink:
+        assert files_under(root) == committed
+        assert rows_of(sink.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+        assert sink.read_checkpoint("conversations") == checkpoint(DAY2)
+
+
+def test_readers_without_the_lock_leave_spools_alone(seeded: ParquetSink, root: Path) -> None:
+    """A lock-free reader (status, result.table) can read while a run is writing."""
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 3)))
+
+    with open_sink(f"parquet://{root}", lock=False) as reader:
+        assert reader.read_table("conversations").num_rows == 2
+    assert any(".tmp-" in f for f in files_under(root))
+    seeded.commit()
+    assert seeded.read_table("conversations").num_rows == 3
+
+
+def test_a_wider_schema_is_unified_with_older_partitions(seeded: ParquetSink, root: Path) -> None:
+    """New columns land in rewritten partitions; old partitions read them as null."""
+    wider = TableSpec(
+        "conversations",
+        CONVERSATIONS.schema.append(pa.field("division_id", pa.string(), nullable=False)),
+        key=CONVERSATIONS.key,
+        partition_by=CONVERSATIONS.partition_by,
+    )
+    new = conversations(("c3", DAY1, 3)).append_column("division_id", pa.array(["d1"]))
+    seeded.append(wider, new)
+    seeded.commit()
+
+    table = seeded.read_table("conversations")
+    assert rows_of(table, "conversation_id", "division_id") == [
+        ("c1", None),
+        ("c2", None),
+        ("c3", "d1"),
+    ]
+    day1 = pq.read_schema(root / "conversations/date=2024-05-01/part-0.parquet")
+    assert day1.field("division_id").nullable
+
+
+def test_rows_without_a_partition_value_are_refused(sink: ParquetSink) -> None:
+    """A null in the partition column could never be replaced later: SinkError, not a guess."""
+    schema = CONVERSATIONS.schema.set(1, pa.field("conversation_start", UTC_MS))
+    spec = TableSpec("loose", schema, ("conversation_id",), "conversation_start")
+    table = pa.table(
+        {
+            "conversation_id": ["x"],
+            "conversation_start": pa.array([None], UTC_MS),
+            "duration_ms": [1],
+            "tags": [[]],
+        },
+        schema=schema,
+    )
+
+    with pytest.raises(SinkError, match="conversation_start"):
+        sink.append(spec, table)
+
+
+def test_a_second_sink_on_the_same_directory_is_refused(sink: ParquetSink, root: Path) -> None:
+    """The directory's flock keeps a second run out while the first is open."""
+    with pytest.raises(LockHeld, match="in use by another genesys-export run"):
+        ParquetSink.local(root)
+    sink.close()
+    with ParquetSink.local(root):
+        pass
+
+
+def test_open_sink_accepts_parquet_and_file_uris(root: Path) -> None:
+    """parquet:/// and file:/// name the same local dataset; the audit file sits inside."""
+    with open_sink(f"parquet://{root}") as sink:
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        sink.commit()
+        assert sink.uri == f"parquet://{root}"
+    with open_sink(f"file://{root}") as sink:
+        assert sink.read_table("conversations").num_rows == 1
+
+    assert audit_path_for(f"file://{root}") == root / "genesys-export-audit.jsonl"
+
+
+def test_partition_dates_are_utc_even_for_zoned_timestamps(sink: ParquetSink, root: Path) -> None:
+    """A timestamp in another zone lands in the partition of its UTC date."""
+    zoned = pa.timestamp("ms", tz="Asia/Tokyo")
+    schema = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("at", zoned)])
+    spec = TableSpec("events", schema, ("id",), "at")
+    sink.append(spec, pa.table({"id": ["e"], "at": pa.array([DAY2], zoned)}, schema=schema))
+    sink.commit()
+
+    assert (root / "events" / f"date={date(2024, 5, 2)}" / "part-0.parquet").exists()
