@@ -1,0 +1,373 @@
+"""PostgresSink on a real server: COPY staging, one-transaction merge, advisory lock.
+
+The server comes from GENESYS_EXPORT_TEST_POSTGRES_DSN (default: the local test server).
+Without a server the tests skip, unless CI is set: there a missing server is a failure.
+Each test gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pyarrow as pa
+import pytest
+from psycopg import sql
+
+from genesys_export.errors import LockHeld, SinkError
+from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks.base import Replacement
+from genesys_export.sinks.postgres import PostgresSink
+from genesys_export.state import Checkpoint
+from genesys_export.transform.tables import UTC_MS, TableSpec
+
+pytestmark = pytest.mark.postgres
+
+DSN = os.environ.get(
+    "GENESYS_EXPORT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+PASSWORD = "not-a-real-pw-4f9c"  # trust auth ignores it; it must never show up anywhere
+
+DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+CONVERSATIONS = TableSpec(
+    "conversations",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("duration_ms", pa.int64()),
+            pa.field("score", pa.float64()),
+            pa.field("answered", pa.bool_()),
+            pa.field("note", pa.string()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
+        ]
+    ),
+    key=("conversation_id",),
+    partition_by="conversation_start",
+)
+PARTICIPANTS = TableSpec(
+    "participants",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("participant_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("purpose", pa.string()),
+        ]
+    ),
+    key=("conversation_id", "participant_id"),
+    partition_by="conversation_start",
+)
+
+
+def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "conversation_id": cid,
+                "conversation_start": start,
+                "duration_ms": ms,
+                "score": ms / 10,
+                "answered": ms % 2 == 0,
+                "note": f"note {ms}",
+                "tags": ["a"] * (ms % 3),
+                "wrapup": {"code": f"w{ms}", "ms": ms},
+            }
+            for cid, start, ms in rows
+        ],
+        schema=CONVERSATIONS.schema,
+    )
+
+
+def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
+    names = PARTICIPANTS.schema.names
+    return pa.Table.from_pylist(
+        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
+    )
+
+
+def keys(*ids: str) -> Replacement:
+    return Replacement(pa.table({"conversation_id": pa.array(ids, pa.string())}))
+
+
+def checkpoint(until: datetime) -> Checkpoint:
+    return Checkpoint(
+        dataset="conversations",
+        export_kind="conversation_details",
+        written_until=until,
+        settled_until=until - timedelta(hours=1),
+        run_id="run-1",
+        updated_at=until,
+    )
+
+
+def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
+    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+def with_password(dsn: str) -> str:
+    """The DSN with a password in its user info (trust auth accepts any)."""
+    parts = urlsplit(dsn)
+    if parts.password is not None:
+        return dsn
+    user = parts.username or "postgres"
+    netloc = f"{user}:{PASSWORD}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[psycopg.Connection]:
+    """A plain connection to create and drop schemas, or a skip (a failure under CI)."""
+    try:
+        conn = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"CI is set but PostgreSQL at GENESYS_EXPORT_TEST_POSTGRES_DSN is down: {exc}"
+            )
+        pytest.skip(f"no PostgreSQL answers at {DSN} (set GENESYS_EXPORT_TEST_POSTGRES_DSN)")
+    with conn:
+        yield conn
+
+
+@pytest.fixture
+def schema(admin: psycopg.Connection) -> Iterator[str]:
+    name = f"ge_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def uri(schema: str) -> str:
+    return f"{with_password(DSN)}?schema={schema}"
+
+
+@pytest.fixture
+def sink(uri: str) -> Iterator[PostgresSink]:
+    with PostgresSink.from_uri(uri) as s:
+        yield s
+
+
+@pytest.fixture
+def seeded(sink: PostgresSink) -> PostgresSink:
+    """c1 with participants p1, p2; c2 with p1; and a checkpoint."""
+    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 201)))
+    sink.append(
+        PARTICIPANTS,
+        participants(
+            ("c1", "p1", DAY1, "agent"),
+            ("c1", "p2", DAY1, "customer"),
+            ("c2", "p1", DAY2, "agent"),
+        ),
+    )
+    sink.commit([checkpoint(DAY2)])
+    return sink
+
+
+def test_rows_read_back_with_their_types(seeded: PostgresSink) -> None:
+    """Scalars, timestamps and nested values (as jsonb) round-trip to the same Arrow table."""
+    table = seeded.read_table("conversations")
+
+    assert table.schema == CONVERSATIONS.schema
+    assert table.sort_by("conversation_id").equals(
+        conversations(("c1", DAY1, 100), ("c2", DAY2, 201))
+    )
+
+
+def test_awkward_values_survive_copy(sink: PostgresSink) -> None:
+    """CSV staging keeps nulls apart from empty strings, and quotes, newlines and floats exact."""
+    table = conversations(("a", DAY1, 1), ("b", DAY1, 2), ("c", DAY1, 3))
+    table = table.set_column(5, "note", pa.array(['x,"y"\nz', "", None]))
+    table = table.set_column(3, "score", pa.array([0.1 + 0.2, -1e-300, None]))
+    sink.append(CONVERSATIONS, table)
+    sink.commit()
+
+    back = sink.read_table("conversations").sort_by("conversation_id")
+    assert back.column("note").to_pylist() == ['x,"y"\nz', "", None]
+    assert back.column("score").to_pylist() == [0.1 + 0.2, -1e-300, None]
+
+
+def test_tables_are_typed_and_keyed_in_the_schema(
+    seeded: PostgresSink, admin: psycopg.Connection, schema: str
+) -> None:
+    """Columns get PostgreSQL types from the Arrow types, and the key is the primary key."""
+    types = dict(
+        admin.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'conversations'",
+            [schema],
+        ).fetchall()
+    )
+    assert types == {
+        "conversation_id": "text",
+        "conversation_start": "timestamp with time zone",
+        "duration_ms": "bigint",
+        "score": "double precision",
+        "answered": "boolean",
+        "note": "text",
+        "tags": "jsonb",
+        "wrapup": "jsonb",
+    }
+    pk = admin.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        [f"{schema}.participants"],
+    ).fetchall()
+    assert sorted(r[0] for r in pk) == ["conversation_id", "participant_id"]
+
+
+def test_replacement_deletes_exactly_the_matched_rows_across_tables(seeded: PostgresSink) -> None:
+    """Re-exporting c1 replaces its rows everywhere, also where the new data has no child rows."""
+    seeded.delete(CONVERSATIONS, keys("c1"))
+    seeded.append(CONVERSATIONS, conversations(("c1", DAY1, 111)))
+    seeded.delete(PARTICIPANTS, keys("c1"))
+    seeded.append(PARTICIPANTS, participants())
+    stats = seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 111),
+        ("c2", 201),
+    ]
+    assert rows_of(seeded.read_table("participants"), "conversation_id", "participant_id") == [
+        ("c2", "p1")
+    ]
+    assert stats.rows == {"conversations": 1, "participants": 0}
+    assert stats.deleted == {"conversations": 1, "participants": 2}
+
+
+def test_overlapping_commits_leave_no_duplicates(seeded: PostgresSink) -> None:
+    """Overlapping keys, staged twice or already committed, end as one row each (the last)."""
+    seeded.delete(CONVERSATIONS, keys("c2", "c3"))
+    seeded.append(CONVERSATIONS, conversations(("c2", DAY2, 202), ("c3", DAY2, 300)))
+    seeded.commit()
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 301)))
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 302), ("c1", DAY1, 101)))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
+        ("c1", 101),
+        ("c2", 202),
+        ("c3", 302),
+    ]
+
+
+def test_a_delete_after_an_append_removes_the_staged_rows(seeded: PostgresSink) -> None:
+    """Staged operations apply in call order."""
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 300), ("c4", DAY1, 400)))
+    seeded.delete(CONVERSATIONS, keys("c3", "c1"))
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c2",), ("c4",)]
+
+
+def test_rollback_leaves_the_previous_state(seeded: PostgresSink) -> None:
+    seeded.delete(CONVERSATIONS, keys("c1", "c2"))
+    seeded.append(CONVERSATIONS, conversations(("c9", DAY1, 900)))
+    seeded.rollback()
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+    assert seeded.read_checkpoint("conversations") == checkpoint(DAY2)
+
+
+def test_checkpoint_commits_with_the_data(uri: str) -> None:
+    """A checkpoint is None before its commit and readable after it, from a new session too."""
+    with PostgresSink.from_uri(uri) as sink:
+        assert sink.read_checkpoint("conversations") is None
+        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
+        sink.commit([checkpoint(DAY1)])
+        sink.commit([checkpoint(DAY2)])
+    with PostgresSink.from_uri(uri) as sink:
+        assert sink.read_checkpoint("conversations") == checkpoint(DAY2)
+
+
+def test_a_failure_inside_commit_lands_neither_data_nor_checkpoint(
+    seeded: PostgresSink, admin: psycopg.Connection, schema: str
+) -> None:
+    """When the checkpoint upsert fails after the merge ran, the data is rolled back with it."""
+    admin.execute(
+        sql.SQL(
+            "CREATE FUNCTION {}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'checkpoint refused by test'; END $$"
+        ).format(sql.Identifier(schema))
+    )
+    admin.execute(
+        sql.SQL(
+            "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON {} "
+            "FOR EACH ROW EXECUTE FUNCTION {}.refuse()"
+        ).format(sql.Identifier(schema, "_genesys_export_checkpoints"), sql.Identifier(schema))
+    )
+    seeded.delete(CONVERSATIONS, keys("c1", "c2"))
+    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 3)))
+
+    with pytest.raises(SinkError, match="checkpoint refused by test") as caught:
+        seeded.commit([checkpoint(DAY2 + timedelta(days=1))])
+
+    assert PASSWORD not in str(caught.value)
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+    assert seeded.read_checkpoint("conversations") == checkpoint(DAY2)
+    seeded.commit()  # the failed transaction's staging is gone: nothing lands now either
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+
+
+def test_a_wider_schema_adds_nullable_columns(seeded: PostgresSink) -> None:
+    wider = TableSpec(
+        "conversations",
+        CONVERSATIONS.schema.append(pa.field("division_id", pa.string(), nullable=False)),
+        key=CONVERSATIONS.key,
+        partition_by=CONVERSATIONS.partition_by,
+    )
+    new = conversations(("c3", DAY1, 3)).append_column("division_id", pa.array(["d1"]))
+    seeded.append(wider, new)
+    seeded.commit()
+
+    assert rows_of(seeded.read_table("conversations"), "conversation_id", "division_id") == [
+        ("c1", None),
+        ("c2", None),
+        ("c3", "d1"),
+    ]
+
+
+def test_a_second_sink_on_the_same_schema_is_refused(
+    sink: PostgresSink, uri: str, schema: str
+) -> None:
+    """The advisory lock keeps a second run out of the schema, but not out of another schema."""
+    with pytest.raises(LockHeld, match="in use by another genesys-export run") as caught:
+        PostgresSink.from_uri(uri)
+    assert PASSWORD not in str(caught.value)
+
+    other = uri.replace(f"schema={schema}", f"schema={schema}_b")
+    try:
+        with PostgresSink.from_uri(other):
+            pass
+    finally:
+        with psycopg.connect(DSN, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(f"{schema}_b"))
+            )
+
+
+def test_uri_and_errors_never_show_the_password(uri: str, schema: str) -> None:
+    """sink.uri is redacted; a refused connection's error does not echo the password."""
+    with open_sink(uri) as sink:
+        assert PASSWORD not in sink.uri
+        assert sink.uri.endswith(f"?schema={schema}")
+
+    bad = uri.replace("/test?", "/no_such_database_xyz?")
+    with pytest.raises(SinkError) as caught:
+        open_sink(bad)
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.exit_code == 5
+
+
+def test_audit_trail_of_a_postgres_destination_is_in_the_cwd(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    assert audit_path_for(uri) == tmp_path / "genesys-export-audit.jsonl"  # type: ignore[operator]
