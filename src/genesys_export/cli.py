@@ -185,6 +185,43 @@ def export_aggregates(
     _print_summary(result.summary, as_json)
 
 
+@export.command("report")
+@common_export_options
+@click.option("--view", required=True, help="View type, e.g. AGENT_PERFORMANCE_SUMMARY_VIEW.")
+@click.option("--period", default="P1D", show_default=True, help="ISO-8601 period per row.")
+@click.option("--time-zone", default="UTC", show_default=True, help="IANA zone of the report.")
+@click.option("--filter", "filter_json", default=None, help="A ViewFilter as JSON.")
+@click.option("--locale", default="en-US", show_default=True)
+@handle_errors
+def export_report(
+    interval: str,
+    dest: str | None,
+    as_json: bool,
+    view: str,
+    period: str,
+    time_zone: str,
+    filter_json: str | None,
+    locale: str,
+) -> None:
+    """A reporting (view) export: CSV downloaded and normalized into report_<view>.
+
+    Example: genesys-export export report --view AGENT_PERFORMANCE_SUMMARY_VIEW
+    --interval 2024-05-01/2024-05-08 --period P1D --time-zone Europe/London
+    """
+    from genesys_export.exporter import DEFAULT_DEST
+
+    result = _exporter(as_json).export_report(
+        view,
+        interval,
+        period=period,
+        time_zone=time_zone,
+        filter_json=filter_json,
+        locale=locale,
+        dest=dest or DEFAULT_DEST,
+    )
+    _print_summary(result.summary, as_json)
+
+
 @cli.group()
 def audit() -> None:
     """Read and verify the audit trail."""

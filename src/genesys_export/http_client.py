@@ -135,6 +135,7 @@ class Api:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
+        self.transport = transport
         self.sleep = sleep
         self.clock = clock
         self._policy = retrying(sleep=sleep, on_retry=self._on_retry, rng=rng)

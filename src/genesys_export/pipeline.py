@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -156,7 +156,7 @@ def write_chunk(
         "validation.finished",
         interval=result.interval.iso(),
         ok=result.validation.ok,
-        checks=result.validation.as_dict(),
+        checks=[asdict(check) for check in result.validation.checks],
     )
     result.validation.raise_if_failed()
     try:

@@ -196,15 +196,14 @@ def read_limits(api: Api) -> AggregateLimits:
     except ClientError as exc:
         log.info("org limits not readable (%s); using documented defaults", exc.status)
         return defaults
-    values = {
-        e.get("key"): e.get("value") for e in listing.get("entities", []) if isinstance(e, dict)
+    values: dict[str, int] = {
+        str(e.get("key")): e["value"]
+        for e in listing.get("entities", [])
+        if isinstance(e, dict) and isinstance(e.get("value"), int)
     }
-    pick = lambda key, default: int(values[key]) if isinstance(values.get(key), int) else default  # noqa: E731
     return AggregateLimits(
-        max_buckets=pick("aggregates.query.max.buckets", defaults.max_buckets),
-        max_cells=pick("aggregates.query.max.cells", defaults.max_cells),
-        max_group_by=defaults.max_group_by,
-        max_metrics=defaults.max_metrics,
+        max_buckets=values.get("aggregates.query.max.buckets", defaults.max_buckets),
+        max_cells=values.get("aggregates.query.max.cells", defaults.max_cells),
     )
 
 

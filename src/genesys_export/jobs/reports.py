@@ -1,0 +1,277 @@
+"""Reporting (view) exports: submit, track by listing, download safely, land as a table.
+
+The real flow (CONTRACT.md §2): POST /api/v2/analytics/reporting/exports; there is no
+get-by-id, so the export is found by id in the paged listing; when COMPLETED its
+`downloadUrl` leads, through the Downloads API's redirect, to a pre-signed URL on another
+host. The bearer token goes only to the API host: the pre-signed URL is fetched by a client
+that has no credentials at all. The file streams to disk while its sha256 is computed; a
+dropped or truncated download is fetched again. Exports this run did not create are never
+touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from genesys_export import redact
+from genesys_export.errors import JobFailed, JobTimedOut
+from genesys_export.http_client import Api
+from genesys_export.jobs.lifecycle import Events, Polling, body_hash
+from genesys_export.pipeline import Run
+from genesys_export.reporting import ReportRequest, report_table_name
+from genesys_export.retry import retrying
+from genesys_export.sinks.base import Replacement, Sink
+from genesys_export.transform.report_csv import CsvOptions, read_report
+from genesys_export.transform.tables import UTC_MS, RunContext
+from genesys_export.validate import validate_table
+
+log = logging.getLogger(__name__)
+EXPORTS = "/api/v2/analytics/reporting/exports"
+METADATA = f"{EXPORTS}/metadata"
+DONE = {"COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS"}
+ENDED_BADLY = {"FAILED", "CANCELLED"}
+LISTING_PAGE = 100
+# Request members that change the file's shape: recorded with the data they produced.
+CSV_SHAPE = (
+    "exportFormat",
+    "csvDelimiter",
+    "hasFormatDurations",
+    "durationFormat",
+    "hasSummaryRow",
+    "locale",
+    "timeZone",
+    "period",
+)
+_DOWNLOAD_ID = re.compile(r"/api/v2/downloads/(?P<id>[^/?#]+)")
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    sha256: str
+    size: int
+
+
+def read_metadata(api: Api) -> dict[str, Any]:
+    """Every page of the export metadata listing, as one listing."""
+    entities: list[Any] = []
+    page = 1
+    while True:
+        listing = api.get_json(METADATA, pageNumber=page, pageSize=LISTING_PAGE)
+        entities += listing.get("entities") or []
+        if page >= int(listing.get("pageCount") or 1):
+            return {"entities": entities}
+        page += 1
+
+
+def submit_export(api: Api, request: ReportRequest, events: Events) -> dict[str, Any]:
+    body = request.body()
+    response = api.request("POST", EXPORTS, json=body)
+    entity: dict[str, Any] = response.json()
+    events(
+        "job.submitted",
+        export_kind="reporting_export",
+        job_id=entity.get("id"),
+        run_id_server=entity.get("runId"),
+        view_type=request.view_type,
+        interval=request.interval.iso(),
+        payload_sha256=body_hash(body),
+        request_id=request.request_id,
+        correlation_id=response.headers.get("ININ-Correlation-Id"),
+    )
+    return entity
+
+
+def find_export(api: Api, export_id: str) -> dict[str, Any] | None:
+    """The listing's entity with this id (there is no get-by-id), paging as needed."""
+    page = 1
+    while True:
+        listing = api.get_json(EXPORTS, pageNumber=page, pageSize=LISTING_PAGE)
+        for entity in listing.get("entities") or []:
+            if entity.get("id") == export_id:
+                return dict(entity)
+        if page >= int(listing.get("pageCount") or 1):
+            return None
+        page += 1
+
+
+def wait_for_export(
+    api: Api, export_id: str, *, polling: Polling, events: Events, rng: random.Random
+) -> dict[str, Any]:
+    """Poll the listing until the export ends; COMPLETED* returns it, others raise."""
+    started, wait, status = api.clock(), polling.first, None
+    while True:
+        entity = find_export(api, export_id)
+        new = entity.get("status") if entity else "NOT_LISTED"
+        if new != status:
+            status = new
+            events("job.state", job_id=export_id, state=status)
+        if entity is not None and status in DONE and entity.get("downloadUrl"):
+            return entity
+        if entity is not None and status in ENDED_BADLY:
+            reason = entity.get("exportErrorMessagesType") or "no reason given"
+            raise JobFailed(
+                f"reporting export ended {status}: {reason}",
+                job_id=export_id,
+                server_message=str(reason),
+            )
+        if api.clock() - started + wait > polling.deadline:
+            raise JobTimedOut(
+                f"reporting export still {status} after {polling.deadline:.0f} s", job_id=export_id
+            )
+        api.sleep(wait * (1 + rng.uniform(-polling.jitter, polling.jitter)))
+        wait = min(polling.cap, wait * polling.factor)
+
+
+def download(api: Api, download_url: str, target: Path, *, events: Events, job_id: str) -> Download:
+    """Fetch the export's file to `target`, retrying drops and truncation."""
+    policy = retrying(sleep=api.sleep, on_retry=api._on_retry, attempts=5)
+    with httpx.Client(
+        timeout=httpx.Timeout(300.0, connect=10.0), transport=api.transport
+    ) as storage:
+        result: Download = policy(_download_once, api, storage, download_url, target, job_id)
+    events(
+        "download.finished",
+        job_id=job_id,
+        bytes=result.size,
+        sha256=result.sha256,
+        url=redact.url(download_url),
+    )
+    return result
+
+
+def _download_once(
+    api: Api, storage: httpx.Client, download_url: str, target: Path, job_id: str
+) -> Download:
+    location = _presigned_location(api, download_url)
+    request = storage.build_request("GET", location)
+    request.headers.pop("Authorization", None)  # a pre-signed URL carries its own credentials
+    response = storage.send(request, stream=True)
+    try:
+        response.raise_for_status()
+        return _stream_to(response, target)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code >= 500:
+            raise httpx.RemoteProtocolError(f"storage answered {exc.response.status_code}") from exc
+        raise JobFailed(
+            f"download refused by storage ({exc.response.status_code}) at {redact.url(location)}",
+            job_id=job_id,
+        ) from exc
+    finally:
+        response.close()
+
+
+def _presigned_location(api: Api, download_url: str) -> str:
+    """Ask the Downloads API (with the token, on the API host) where the file is."""
+    match = _DOWNLOAD_ID.search(httpx.URL(download_url).path)
+    if match is None:
+        return download_url  # not a Downloads API URL: fetched as given, without a token
+    response = api.request(
+        "GET", f"/api/v2/downloads/{match['id']}", params={"issueRedirect": "true"}
+    )
+    if response.is_redirect:
+        return str(
+            response.next_request.url if response.next_request else response.headers["Location"]
+        )
+    return str(response.json()["url"])  # issueRedirect=false answers UrlResponse {url}
+
+
+def _stream_to(response: httpx.Response, target: Path) -> Download:
+    digest, size = hashlib.sha256(), 0
+    expected = response.headers.get("Content-Length")
+    with target.open("wb") as out:
+        for block in response.iter_bytes(1 << 20):
+            out.write(block)
+            digest.update(block)
+            size += len(block)
+    if expected is not None and int(expected) != size:
+        raise httpx.RemoteProtocolError(f"download truncated: {size} of {expected} bytes")
+    return Download(target, digest.hexdigest(), size)
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="genesys-export-") as name:
+        yield Path(name)
+
+
+def request_keys(request: ReportRequest) -> pa.Table:
+    """The replacement key of a request's rows: a rerun replaces exactly them."""
+    return pa.table({"_request_id": pa.array([request.request_id], pa.string())})
+
+
+def land_report(
+    run: Run,
+    sink: Sink,
+    request: ReportRequest,
+    file: Download,
+    options: CsvOptions,
+    *,
+    partial: bool,
+) -> None:
+    """Normalize the CSV batch by batch into `report_<view>`, replacing this request's rows.
+
+    Everything happens in one sink transaction: a malformed file (a ragged row, a value
+    that fits no type) rolls it back, so nothing of the file is written.
+    """
+    ctx = RunContext(run.run_id, run.extracted_at)
+    extras = {
+        "_request_id": pa.scalar(request.request_id, pa.string()),
+        "_interval_start": pa.scalar(request.start, UTC_MS),
+        "_partial": pa.scalar(partial, pa.bool_()),
+    }
+    name = report_table_name(request.view_type)
+    rows = 0
+    with read_report(file.path, options, ctx, extra_columns=extras) as stream:
+        spec = stream.spec(name)
+        try:
+            sink.delete(spec, Replacement(request_keys(request), frozenset({request.start.date()})))
+            for batch in stream:
+                table = pa.Table.from_batches([batch], schema=spec.schema)
+                validate_table(spec, table).raise_if_failed()
+                sink.append(spec, table)
+                rows += table.num_rows
+            stats = stream.stats
+            run.event(
+                "validation.finished",
+                table=name,
+                ok=True,
+                rows=stats.rows,
+                summary_rows_removed=stats.summary_rows_removed,
+                rows_missing_key=stats.rows_missing_key,
+                ambiguous_times=stats.ambiguous_times,
+            )
+            written = sink.commit()
+        except BaseException:
+            sink.rollback()
+            raise
+    if stats.rows_missing_key:
+        run.warnings.append(
+            f"{stats.rows_missing_key} row(s) of {name} lack key columns {spec.key}"
+        )
+    run.rows[name] = run.rows.get(name, 0) + rows
+    run.files.update(written.files)
+    run.chunks_done += 1
+    run.event(
+        "table.written",
+        dataset=name,
+        interval=request.interval.iso(),
+        rows={name: rows},
+        deleted=written.deleted,
+        files=written.files,
+        request_id=request.request_id,
+        csv_sha256=file.sha256,
+        csv_shape={k: v for k, v in request.body().items() if k in CSV_SHAPE},
+    )
