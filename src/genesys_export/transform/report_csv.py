@@ -190,7 +190,7 @@ class ReportStream:
         headers = _read_header(path, options)
         self._file = pa.OSFile(str(path))  # not memory-mapped: mapped pages would count in RSS
         try:
-            self._reader = self._open(headers)
+            self._reader = self._open(headers)  # parses the first block: may find a ragged row
             self._pending = self._next_raw()
             self._columns = _plan_columns(headers, self._sample(), options, self._numbers)
             self._converters = [self._converter(c) for c in self._columns]
@@ -259,17 +259,20 @@ class ReportStream:
             self._ragged.append(row)
             return "error"
 
-        return pv.open_csv(
-            self._file,
-            read_options=pv.ReadOptions(use_threads=True, block_size=self._options.block_size),
-            parse_options=_parse_options(self._options, on_ragged),
-            convert_options=pv.ConvertOptions(
-                column_types={h: pa.string() for h in headers},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],  # only empty fields: "N/A" in a number column is an error
-            ),
-        )
+        try:
+            return pv.open_csv(
+                self._file,
+                read_options=pv.ReadOptions(use_threads=True, block_size=self._options.block_size),
+                parse_options=_parse_options(self._options, on_ragged),
+                convert_options=pv.ConvertOptions(
+                    column_types={h: pa.string() for h in headers},
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                    null_values=[""],  # only empty fields: "N/A" in a number column is an error
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._parse_error(exc) from exc
 
     def _next_raw(self) -> pa.RecordBatch | None:
         """The next non-empty block of text columns, or None at the end of the file."""
@@ -297,11 +300,17 @@ class ReportStream:
         """The first block without its summary rows: what decides the column types."""
         if self._pending is None:
             return None
-        summary = _summary_mask(self._pending.column(0))
-        sample = self._pending.filter(pc.invert(summary))
-        if self._options.summary_last_row and sample.num_rows:
-            sample = sample.slice(0, sample.num_rows - 1)  # may be the summary row
-        return sample
+        summary = self._summary_rows(self._pending, maybe_last=True)
+        return self._pending.filter(pc.invert(summary))
+
+    def _summary_rows(self, raw: pa.RecordBatch, *, maybe_last: bool) -> pa.Array:
+        """True where the first cell says Total/Summary, or on the file's last row if asked."""
+        summary = pc.fill_null(
+            pc.match_substring_regex(raw.column(0), _SUMMARY, ignore_case=True), False
+        )
+        if maybe_last and self._options.summary_last_row and not summary[-1].as_py():
+            summary = pc.or_(summary, pa.array([False] * (raw.num_rows - 1) + [True]))
+        return summary
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
@@ -320,10 +329,7 @@ class ReportStream:
     def _normalize(self, raw: pa.RecordBatch, *, is_last: bool) -> pa.RecordBatch:
         first_record = self._counts["records"]
         self._counts["records"] += raw.num_rows
-        summary = _summary_mask(raw.column(0))
-        if is_last and self._options.summary_last_row:
-            last = pa.array([False] * (raw.num_rows - 1) + [True])
-            summary = pc.or_(summary, last)
+        summary = self._summary_rows(raw, maybe_last=is_last)
         removed = pc.sum(summary).as_py() or 0
         positions = None
         if removed:
@@ -536,11 +542,6 @@ def _timestamp_layout(values: pa.Array, month_first: bool) -> str | None:
         ):
             return layout
     return None
-
-
-def _summary_mask(first: pa.Array) -> pa.Array:
-    """True where the first cell labels a summary row."""
-    return pc.fill_null(pc.match_substring_regex(first, _SUMMARY, ignore_case=True), False)
 
 
 # -- value parsing ------------------------------------------------------------------------
