@@ -24,6 +24,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -184,20 +185,16 @@ def _numbered_lines(path: Path, *, keep_ends: bool = False) -> Iterator[tuple[in
             yield number, raw if keep_ends else raw.rstrip(b"\n")
 
 
-class _locked_append:
-    """Context manager: an O_APPEND descriptor on `path` under an exclusive flock."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def __enter__(self) -> int:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self._fd
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)  # closing releases the flock
+@contextmanager
+def _locked_append(path: Path) -> Iterator[int]:
+    """An O_APPEND descriptor on `path`, under an exclusive flock while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def _chain_tail(fd: int, path: Path) -> tuple[int, str]:

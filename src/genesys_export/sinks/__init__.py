@@ -195,7 +195,7 @@ def keep_last(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     if last.num_rows == table.num_rows:
         return table
     rows = last.column("__row_max")
-    return table.take(pc.take(rows, pc.sort_indices(rows)))  # first-seen order kept
+    return table.take(pc.take(rows, pc.sort_indices(rows)))  # rows stay in table order
 
 
 def environ_get(environ: Mapping[str, str], *names: str) -> str | None:

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -389,27 +389,13 @@ class ParquetSink:
             return None
         return pq.read_schema(path, filesystem=self.fs)
 
-    def _errors(self, action: str) -> _Translate:
-        return _Translate(f"{self.uri}: {action} failed")
-
-
-class _Translate:
-    """Context manager: Arrow and OS errors become SinkError, chained."""
-
-    def __init__(self, prefix: str) -> None:
-        self._prefix = prefix
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, pa.ArrowException | OSError):
-            raise SinkError(f"{self._prefix} ({exc})") from exc
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Arrow and OS errors become SinkError, chained."""
+        try:
+            yield
+        except (pa.ArrowException, OSError) as exc:
+            raise SinkError(f"{self.uri}: {action} failed ({exc})") from exc
 
 
 # --- object storage ----------------------------------------------------------------------

@@ -208,8 +208,12 @@ class PostgresSink:
             )
         except psycopg.Error as exc:
             raise SinkError(f"{self.uri}: cannot connect ({self._scrub(exc)})") from exc
-        # timestamptz values come back in the session time zone; ours is UTC.
-        conn.execute("SET TIME ZONE 'UTC'")
+        try:
+            # timestamptz values come back in the session time zone; ours is UTC.
+            conn.execute("SET TIME ZONE 'UTC'")
+        except psycopg.Error as exc:
+            conn.close()
+            raise SinkError(f"{self.uri}: cannot set up the session ({self._scrub(exc)})") from exc
         return conn
 
     def _lock(self) -> None:
@@ -327,28 +331,32 @@ class PostgresSink:
         """Create the table, or add the columns it lacks; record its Arrow schema."""
         current = self._schemas.get(spec.name)
         if current is None:
-            columns = [_column_def(f, not_null=f.name in spec.key) for f in spec.schema]
-            key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-            columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
-            self._execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-                    self._ident(spec.name), sql.SQL(", ").join(columns)
-                )
-            )
-        for f in spec.schema:
-            if current is not None and f.name not in current.names:
-                self._execute(
-                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
-                        self._ident(spec.name), _column_def(f, not_null=False)
+            self._create_table(spec)
+        else:
+            for f in spec.schema:
+                if f.name not in current.names:
+                    self._execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
+                            self._ident(spec.name), _column_def(f, not_null=False)
+                        )
                     )
-                )
-        blob = _widened(current, spec.schema).serialize().to_pybytes()
         self._execute(
             sql.SQL(
                 "INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE "
                 "SET arrow_schema = EXCLUDED.arrow_schema, updated_at = EXCLUDED.updated_at"
             ).format(self._ident(TABLES)),
-            [spec.name, blob, datetime.now(UTC)],
+            [spec.name, _widened(current, spec.schema).serialize().to_pybytes(), datetime.now(UTC)],
+        )
+
+    def _create_table(self, spec: TableSpec) -> None:
+        """CREATE TABLE with the spec's columns and its key as PRIMARY KEY."""
+        columns = [_column_def(f, not_null=f.name in spec.key) for f in spec.schema]
+        key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+        columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
+        self._execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                self._ident(spec.name), sql.SQL(", ").join(columns)
+            )
         )
 
     def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
