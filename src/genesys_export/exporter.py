@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,45 +22,14 @@ from genesys_export.audit import AuditLog
 from genesys_export.config import Settings
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
-from genesys_export.jobs.aggregates import (
-    AggregateChunks,
-    build_aggregate_query,
-    check_complexity,
-    plan_chunks,
-    read_limits,
-)
+from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.conversations import ConversationChunks
-from genesys_export.jobs.lifecycle import (
-    CONVERSATION_DETAILS,
-    USER_DETAILS,
-    JobEndpoint,
-    Polling,
-    data_availability,
-)
-from genesys_export.jobs.reports import (
-    download,
-    land_report,
-    read_metadata,
-    scratch_dir,
-    submit_export,
-    wait_for_export,
-)
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, Polling
 from genesys_export.jobs.users import UserChunks
-from genesys_export.pipeline import (
-    ChunkResult,
-    Run,
-    failed,
-    run_chunks,
-    settled_cutoff,
-    write_chunk,
-)
+from genesys_export.landing import Landing, Producer, land_aggregates, land_details, land_reports
+from genesys_export.pipeline import ChunkResult, Run, failed
 from genesys_export.progress import Progress, QuietProgress
-from genesys_export.reporting import (
-    build_report_request,
-    check_required_filters,
-    csv_options_for,
-    report_table_name,
-)
+from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
 from genesys_export.transform.tables import RunContext
@@ -109,45 +78,62 @@ class Exporter:
     def api(self) -> Api:
         return Api(self.settings, transport=self.transport, rng=self.rng)
 
-    def export_conversations(
-        self, interval: str | Interval, *, dest: str = DEFAULT_DEST
-    ) -> ExportResult:
-        """Conversation details for `interval` into the six conversation tables of `dest`."""
-
+    def conversation_producer(self) -> Producer:
         def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
+            s = self.settings
             return ConversationChunks(
-                run.api,
-                run,
-                ctx,
-                self.settings.page_size,
-                self.settings.max_job_attempts,
-                self.polling,
-                self.rng,
+                run.api, run, ctx, s.page_size, s.max_job_attempts, self.polling, self.rng
             )
 
-        return self._details("conversations", CONVERSATION_DETAILS, interval, dest, produce)
+        return produce
 
-    def export_users(
-        self, interval: str | Interval, *, dest: str = DEFAULT_DEST, user_ids: Sequence[str] = ()
-    ) -> ExportResult:
-        """Agent presence and routing status for `interval` into user_presence and
-        user_routing_status."""
-
+    def user_producer(self, user_ids: Sequence[str] = ()) -> Producer:
         def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
+            s = self.settings
             return UserChunks(
                 run.api,
                 run,
                 ctx,
-                self.settings.page_size,
-                self.settings.max_job_attempts,
+                s.page_size,
+                s.max_job_attempts,
                 self.polling,
                 self.rng,
                 tuple(user_ids),
             )
 
-        return self._details("users", USER_DETAILS, interval, dest, produce)
+        return produce
+
+    def export_conversations(
+        self, interval: str | Interval, *, dest: str = DEFAULT_DEST
+    ) -> ExportResult:
+        """Conversation details for `interval` into the six conversation tables of `dest`."""
+        window = _interval(interval)
+        with self.run("export conversations", dest, interval=window.iso()) as (run, sink):
+            run.extra |= land_details(
+                self.landing(run, sink, "conversations"),
+                CONVERSATION_DETAILS,
+                window,
+                self.conversation_producer(),
+                chunk=self.settings.chunk,
+            )
+        return ExportResult(run.final, sink.uri)
+
+    def export_users(
+        self, interval: str | Interval, *, dest: str = DEFAULT_DEST, user_ids: Sequence[str] = ()
+    ) -> ExportResult:
+        """Presence and routing status into user_presence and user_routing_status."""
+        window = _interval(interval)
+        with self.run("export users", dest, interval=window.iso()) as (run, sink):
+            run.extra |= land_details(
+                self.landing(run, sink, "users"),
+                USER_DETAILS,
+                window,
+                self.user_producer(user_ids),
+                chunk=self.settings.chunk,
+            )
+        return ExportResult(run.final, sink.uri)
 
     def export_aggregates(
         self,
@@ -171,26 +157,16 @@ class Exporter:
             time_zone=time_zone,
             name=name,
         )
-        fields = {"interval": query.interval.iso(), "query": query.body(query.interval)}
-        with self._run("export aggregates", dest, **fields) as (run, sink):
-            assert run.api is not None
-            limits = read_limits(run.api)
-            check_complexity(query, limits)
-            chunks = plan_chunks(query, limits, self.settings.chunk)
-            ctx = RunContext(run.run_id, run.extracted_at)
-            run.progress.start(query.name, len(chunks))
-            run_chunks(
-                chunks,
-                AggregateChunks(run.api, run, ctx, query),
-                lambda chunk: write_chunk(
-                    run,
-                    sink,
-                    chunk,
-                    dataset=query.name,
-                    export_kind="conversation_aggregates",
-                    checkpoint=None,
-                ),
-                concurrency=self.settings.concurrency,
+        fields: dict[str, Any] = {
+            "interval": query.interval.iso(),
+            "query": query.body(query.interval),
+        }
+        with self.run("export aggregates", dest, **fields) as (run, sink):
+            run.extra |= land_aggregates(
+                self.landing(run, sink, query.name),
+                query,
+                chunk=self.settings.chunk,
+                settled=query.interval.end,
             )
         return ExportResult(run.final, sink.uri)
 
@@ -223,81 +199,43 @@ class Exporter:
             type_overrides=type_overrides,
             key_columns=tuple(key_columns),
         )
-        fields = {
+        fields: dict[str, Any] = {
             "view_type": request.view_type,
             "interval": request.interval.iso(),
             "request_id": request.request_id,
         }
-        with self._run("export report", dest, **fields) as (run, sink):
-            assert run.api is not None
-            api = run.api
-            check_required_filters(request, read_metadata(api))
-            run.progress.start(request.view_type, 1)
-            export_id = str(submit_export(api, request, run.event)["id"])
-            done = wait_for_export(
-                api, export_id, polling=self.polling, events=run.event, rng=self.rng
+        table = report_table_name(request.view_type)
+        with self.run("export report", dest, **fields) as (run, sink):
+            run.extra |= land_reports(
+                self.landing(run, sink, table),
+                [request],
+                options,
+                polling=self.polling,
+                rng=self.rng,
+                settled=request.end,
             )
-            partial = done.get("status") == "COMPLETED_WITH_PARTIAL_RESULTS"
-            if partial:
-                run.warnings.append(
-                    f"export {export_id} completed with partial results; rows are flagged _partial"
-                )
-            with scratch_dir() as tmp:
-                file = download(
-                    api,
-                    str(done["downloadUrl"]),
-                    tmp / "export.csv",
-                    events=run.event,
-                    job_id=export_id,
-                )
-                land_report(run, sink, request, file, options, partial=partial)
-            run.extra["table"] = report_table_name(request.view_type)
+            run.extra["table"] = table
         return ExportResult(run.final, sink.uri)
 
-    def _details(
-        self,
-        dataset: str,
-        endpoint: JobEndpoint,
-        interval: str | Interval,
-        dest: str,
-        producer: Callable[[Run, RunContext], Callable[[Interval], ChunkResult]],
-    ) -> ExportResult:
-        """A details export: chunks up to the data-availability date, jobs, tables."""
-        window = parse_interval(interval) if isinstance(interval, str) else interval
-        with self._run(f"export {dataset}", dest, interval=window.iso()) as (run, sink):
-            assert run.api is not None
-            availability = data_availability(run.api, endpoint)
-            clipped = window.clip(availability)
-            if clipped is None or clipped.end < window.end:
-                run.warnings.append(_not_available(window, availability))
-            chunks = clipped.split(self.settings.chunk) if clipped else []
-            settled = settled_cutoff(availability, run.extracted_at, self.lookback)
-            ctx = RunContext(run.run_id, run.extracted_at, settled_before=settled)
-            run.progress.start(dataset, len(chunks))
-            run_chunks(
-                chunks,
-                producer(run, ctx),
-                lambda chunk: write_chunk(
-                    run,
-                    sink,
-                    chunk,
-                    dataset=dataset,
-                    export_kind=endpoint.export_kind,
-                    checkpoint=None,
-                ),
-                concurrency=self.settings.concurrency,
-            )
-            run.extra["data_availability"] = availability.isoformat()
-        return ExportResult(run.final, sink.uri)
+    def landing(self, run: Run, sink: Sink, dataset: str, *, checkpointed: bool = False) -> Landing:
+        return Landing(
+            run=run,
+            sink=sink,
+            dataset=dataset,
+            concurrency=self.settings.concurrency,
+            lookback=self.lookback,
+            checkpointed=checkpointed,
+        )
 
     @contextmanager
-    def _run(self, command: str, dest: str, **fields: Any) -> Iterator[tuple[Run, Sink]]:
+    def run(
+        self, command: str, dest: str, *, audit: Path | None = None, **fields: Any
+    ) -> Iterator[tuple[Run, Sink]]:
         """Open the API, sink and audit trail; audit the start and the end of the run."""
         with self.api() as api, open_sink(dest) as sink:
-            audit_path = self.audit_path or audit_path_for(dest)
-            run = Run(api, None, QuietProgress())
+            audit_path = audit or self.audit_path or audit_path_for(dest)
+            run = Run(api, None, self.progress_factory(api))
             run.audit = AuditLog(audit_path, run.run_id) if audit_path else None
-            run.progress = self.progress_factory(api)
             run.event("run.started", command=command, dest=sink.uri, **fields)
             try:
                 yield run, sink
@@ -310,9 +248,5 @@ class Exporter:
             run.event("run.finished", **run.final)
 
 
-def _not_available(window: Interval, availability: datetime) -> str:
-    rest = Interval(max(window.start, availability), window.end)
-    return (
-        f"{rest.iso()} is past the data-availability date {availability.isoformat()} and was "
-        "not exported; rerun later for it"
-    )
+def _interval(interval: str | Interval) -> Interval:
+    return parse_interval(interval) if isinstance(interval, str) else interval

@@ -33,6 +33,7 @@ from genesys_export.pipeline import Run
 from genesys_export.reporting import ReportRequest, report_table_name
 from genesys_export.retry import retrying
 from genesys_export.sinks.base import Replacement, Sink
+from genesys_export.state import Checkpoint
 from genesys_export.transform.report_csv import CsvOptions, read_report
 from genesys_export.transform.tables import UTC_MS, RunContext
 from genesys_export.validate import validate_table
@@ -220,6 +221,7 @@ def land_report(
     options: CsvOptions,
     *,
     partial: bool,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
     """Normalize the CSV batch by batch into `report_<view>`, replacing this request's rows.
 
@@ -253,7 +255,7 @@ def land_report(
                 rows_missing_key=stats.rows_missing_key,
                 ambiguous_times=stats.ambiguous_times,
             )
-            written = sink.commit()
+            written = sink.commit([checkpoint] if checkpoint else [])
         except BaseException:
             sink.rollback()
             raise

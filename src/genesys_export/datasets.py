@@ -1,0 +1,175 @@
+"""The TOML file `sync` reads: the destination, run options and the datasets to keep fresh.
+
+    [destination]
+    uri = "duckdb:///genesys_export.duckdb"
+
+    [run]
+    concurrency = 4
+    lookback = "P3D"
+
+    [datasets.conversations]
+    kind = "conversations"
+    start = "2024-05-01"
+
+Every option has a default; a wrong key or value raises ConfigError naming the key and
+the fix (pydantic checks the file with unknown keys forbidden).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from genesys_export.errors import ConfigError
+from genesys_export.intervals import parse_duration, parse_instant
+
+DEFAULT_CONFIG = Path("genesys-export.toml")
+KINDS = ("conversations", "users", "aggregates", "report")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(str(value), name="duration")
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return parse_instant(value.isoformat(), name="start")
+    return parse_instant(str(value), name="start")
+
+
+class Destination(_Strict):
+    uri: str = "duckdb:///genesys_export.duckdb"
+    audit: str | None = None  # default: beside the destination
+
+
+class RunOptions(_Strict):
+    concurrency: int = Field(4, ge=1, le=64)
+    budget_per_minute: int = Field(300, ge=1, le=100_000)
+    chunk: timedelta = timedelta(days=1)
+    lookback: timedelta = timedelta(days=3)
+    page_size: int = Field(1000, ge=1, le=10_000)
+    poll_deadline: float = Field(3600.0, gt=0)
+
+    _durations = field_validator("chunk", "lookback", mode="before")(_duration)
+
+
+class Webhook(_Strict):
+    url: str
+    secret_env: str  # name of the environment variable holding the HMAC secret
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("use an http(s) URL")
+        return value
+
+
+class _Dataset(_Strict):
+    start: datetime
+    lookback: timedelta | None = None  # default: [run] lookback
+    chunk: timedelta | None = None
+    webhooks: list[Webhook] = []
+
+    _start = field_validator("start", mode="before")(_instant)
+    _durations = field_validator("lookback", "chunk", mode="before")(
+        lambda v: None if v is None else _duration(v)
+    )
+
+
+class ConversationsDataset(_Dataset):
+    kind: Literal["conversations"]
+
+
+class UsersDataset(_Dataset):
+    kind: Literal["users"]
+    user_ids: list[str] = []
+
+
+class AggregatesDataset(_Dataset):
+    kind: Literal["aggregates"]
+    granularity: str = "PT30M"
+    group_by: list[str] = ["queueId", "mediaType"]
+    metrics: list[str] = ["nOffered", "nConnected", "tHandle", "tAnswered"]
+    filter: dict[str, Any] | None = None
+    time_zone: str | None = None
+
+
+class ReportDataset(_Dataset):
+    kind: Literal["report"]
+    view: str
+    period: str = "P1D"
+    time_zone: str = "UTC"
+    filter: dict[str, Any] = {}
+    locale: str = "en-US"
+    column_map: dict[str, str] = {}
+    type_overrides: dict[str, str] = {}
+    key_columns: list[str] = []
+
+
+Dataset = Annotated[
+    ConversationsDataset | UsersDataset | AggregatesDataset | ReportDataset,
+    Field(discriminator="kind"),
+]
+
+
+class SyncConfig(_Strict):
+    destination: Destination = Destination()
+    run: RunOptions = RunOptions()
+    datasets: dict[str, Dataset]
+
+    @field_validator("datasets")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("configure at least one dataset, e.g. [datasets.conversations]")
+        for name in value:
+            if not name.replace("_", "").isalnum() or not name[0].isalpha() or name != name.lower():
+                raise ValueError(f"dataset name {name!r}: use lower-case letters, digits and _")
+        return value
+
+
+def load_sync_config(path: Path | None) -> SyncConfig:
+    """Read and check the TOML file; every problem is one ConfigError naming its key."""
+    target = path or DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{target}: no such file; write one (see examples/genesys-export.toml) or pass --config"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{target}: not valid TOML ({exc})") from None
+    try:
+        return SyncConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{target}: {_first_problem(exc)}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{target}: {exc}") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    if len(loc) > 2 and loc[0] == "datasets" and loc[2] in KINDS:
+        del loc[2]  # the union's tag, not a key of the file
+    key = ".".join(loc)
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling"
+    elif error["type"] == "union_tag_invalid":
+        message = "kind must be one of conversations, users, aggregates, report"
+    elif error["type"] == "missing":
+        message = "is required"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{key}: {message}{more}"

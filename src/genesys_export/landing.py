@@ -1,0 +1,181 @@
+"""Landing a dataset: chunks -> tables -> sink, optionally checkpointed per chunk.
+
+Shared by the one-off `export` commands (no checkpoint) and `sync` (a checkpoint committed
+in the same transaction as each chunk's data, so a crash at any instant leaves both
+consistent and a rerun resumes after the last whole chunk).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from genesys_export.http_client import Api
+from genesys_export.intervals import Interval
+from genesys_export.jobs.aggregates import (
+    AggregateChunks,
+    AggregateQuery,
+    check_complexity,
+    plan_chunks,
+    read_limits,
+)
+from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
+from genesys_export.jobs.reports import (
+    download,
+    land_report,
+    read_metadata,
+    scratch_dir,
+    submit_export,
+    wait_for_export,
+)
+from genesys_export.pipeline import ChunkResult, Run, run_chunks, settled_cutoff, write_chunk
+from genesys_export.reporting import ReportRequest, check_required_filters
+from genesys_export.sinks.base import Sink
+from genesys_export.state import Checkpoint
+from genesys_export.transform.report_csv import CsvOptions
+from genesys_export.transform.tables import RunContext
+
+Producer = Callable[[Run, RunContext], Callable[[Interval], ChunkResult]]
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where and how a dataset lands in this run."""
+
+    run: Run
+    sink: Sink
+    dataset: str
+    concurrency: int
+    lookback: timedelta
+    checkpointed: bool  # sync: commit a checkpoint with every chunk
+
+    @property
+    def api(self) -> Api:
+        assert self.run.api is not None
+        return self.run.api
+
+    def checkpoint(self, export_kind: str, chunk: Interval, settled: datetime) -> Checkpoint | None:
+        if not self.checkpointed:
+            return None
+        return Checkpoint(
+            dataset=self.dataset,
+            export_kind=export_kind,
+            written_until=chunk.end,
+            settled_until=min(chunk.end, settled),
+            run_id=self.run.run_id,
+            updated_at=datetime.now(UTC),
+        )
+
+    def write(self, export_kind: str, settled: datetime) -> Callable[[ChunkResult], None]:
+        def write(result: ChunkResult) -> None:
+            write_chunk(
+                self.run,
+                self.sink,
+                result,
+                dataset=self.dataset,
+                export_kind=export_kind,
+                checkpoint=self.checkpoint(export_kind, result.interval, settled),
+            )
+
+        return write
+
+
+def land_details(
+    landing: Landing,
+    endpoint: JobEndpoint,
+    window: Interval,
+    producer: Producer,
+    *,
+    chunk: timedelta,
+) -> dict[str, Any]:
+    """A details export up to the data-availability date; returns what it covered."""
+    run = landing.run
+    availability = data_availability(landing.api, endpoint)
+    clipped = window.clip(availability)
+    if clipped is None or clipped.end < window.end:
+        run.warnings.append(not_available(landing.dataset, window, availability))
+    chunks = clipped.split(chunk) if clipped else []
+    settled = settled_cutoff(availability, run.extracted_at, landing.lookback)
+    ctx = RunContext(run.run_id, run.extracted_at, settled_before=settled)
+    run.progress.start(landing.dataset, len(chunks))
+    run_chunks(
+        chunks,
+        producer(run, ctx),
+        landing.write(endpoint.export_kind, settled),
+        concurrency=landing.concurrency,
+    )
+    return {
+        "interval": clipped.iso() if clipped else None,
+        "data_availability": availability.isoformat(),
+        "settled_until": min(settled, clipped.end).isoformat() if clipped else None,
+        "chunks": len(chunks),
+    }
+
+
+def land_aggregates(
+    landing: Landing, query: AggregateQuery, *, chunk: timedelta, settled: datetime
+) -> dict[str, Any]:
+    run = landing.run
+    limits = read_limits(landing.api)
+    check_complexity(query, limits)
+    chunks = plan_chunks(query, limits, chunk)
+    ctx = RunContext(run.run_id, run.extracted_at)
+    run.progress.start(landing.dataset, len(chunks))
+    run_chunks(
+        chunks,
+        AggregateChunks(landing.api, run, ctx, query),
+        landing.write("conversation_aggregates", settled),
+        concurrency=landing.concurrency,
+    )
+    return {"interval": query.interval.iso(), "chunks": len(chunks)}
+
+
+def land_reports(
+    landing: Landing,
+    requests: list[ReportRequest],
+    options: CsvOptions,
+    *,
+    polling: Polling,
+    rng: random.Random,
+    settled: datetime,
+) -> dict[str, Any]:
+    """One reporting export per request, each landed in its own transaction."""
+    run, api = landing.run, landing.api
+    if requests:
+        metadata = read_metadata(api)
+        for request in requests:
+            check_required_filters(request, metadata)
+    run.progress.start(landing.dataset, len(requests))
+    for request in requests:
+        export_id = str(submit_export(api, request, run.event)["id"])
+        done = wait_for_export(api, export_id, polling=polling, events=run.event, rng=rng)
+        partial = done.get("status") == "COMPLETED_WITH_PARTIAL_RESULTS"
+        if partial:
+            run.warnings.append(
+                f"export {export_id} has partial results; its rows are flagged _partial"
+            )
+        with scratch_dir() as tmp:
+            file = download(
+                api,
+                str(done["downloadUrl"]),
+                tmp / "export.csv",
+                events=run.event,
+                job_id=export_id,
+            )
+            checkpoint = landing.checkpoint("reporting_export", request.interval, settled)
+            land_report(
+                run, landing.sink, request, file, options, partial=partial, checkpoint=checkpoint
+            )
+        run.progress.chunk_done(request.interval, {})
+    return {"requests": len(requests)}
+
+
+def not_available(dataset: str, window: Interval, availability: datetime) -> str:
+    rest = Interval(max(window.start, availability), window.end)
+    return (
+        f"{dataset}: {rest.iso()} is past the data-availability date "
+        f"{availability.isoformat()} and was not exported; rerun later for it"
+    )
