@@ -332,3 +332,31 @@ def test_bad_uris_name_dest_and_the_accepted_forms(uri: str) -> None:
 
     assert "postgresql://user:pass@host" in str(caught.value)
     assert "pw" not in str(caught.value).replace("pass", "")
+
+
+def test_driver_errors_become_sink_errors_and_abort_the_transaction(seeded: DuckDBSink) -> None:
+    """A statement DuckDB refuses is a SinkError chaining its error; nothing staged lands."""
+    clash = TableSpec(
+        "conversations",
+        pa.schema(
+            [
+                pa.field("conversation_id", pa.string(), nullable=False),
+                pa.field("conversation_start", UTC_MS, nullable=False),
+                pa.field("duration_ms", pa.struct([("x", pa.int64())])),
+            ]
+        ),
+        key=("conversation_id",),
+        partition_by="conversation_start",
+    )
+    seeded.delete(CONVERSATIONS, keys("c1"))
+    bad = pa.table(
+        {"conversation_id": ["c3"], "conversation_start": [DAY1], "duration_ms": [{"x": 1}]},
+        schema=clash.schema,
+    )
+
+    with pytest.raises(SinkError, match="append to conversations failed") as caught:
+        seeded.append(clash, bad)
+
+    assert caught.value.__cause__ is not None
+    seeded.commit()
+    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]

@@ -372,15 +372,14 @@ class ParquetSink:
         return path if self._local else f"s3://{path}"
 
     def _partitions(self, table: str) -> dict[date, str]:
-        """The committed partition files of a table, by date."""
-        selector = pafs.FileSelector(f"{self.root}/{table}", allow_not_found=True)
+        """The committed partition files of a table, by date (one listing, even on S3)."""
+        selector = pafs.FileSelector(f"{self.root}/{table}", allow_not_found=True, recursive=True)
         found = {}
         for info in self.fs.get_file_info(selector):
-            match = _PARTITION.match(info.base_name)
-            if match and info.type == pafs.FileType.Directory:
-                path = f"{info.path}/{PART_FILE}"
-                if self.fs.get_file_info(path).type == pafs.FileType.File:
-                    found[date.fromisoformat(match.group(1))] = path
+            parent, _, name = info.path.rpartition("/")
+            match = _PARTITION.match(parent.rpartition("/")[2])
+            if name == PART_FILE and match and info.type == pafs.FileType.File:
+                found[date.fromisoformat(match.group(1))] = info.path
         return found
 
     def _schema_of(self, path: str) -> pa.Schema | None:
