@@ -229,6 +229,14 @@ class ParquetSink:
         """Write `rows` to the day's spool, first dropping earlier rows with their keys."""
         spool = work.spools.get(day) or self._open_spool(work.spec, day)
         work.spools[day] = spool
+        grown = [n for n in work.spec.schema.names if n not in spool.schema.names]
+        if grown:
+            # The spool's schema is fixed when it opens; a rewrite to widen it is not worth
+            # it for a case that needs a code change between two appends of one transaction.
+            raise SinkError(
+                f"table {work.spec.name}: columns {grown} appeared within one transaction; "
+                "commit before widening the schema"
+            )
         keys = rows.select(list(work.spec.key))
         self._drop_from_spool(spool, work.spec, keys)
         spool.writer.write_table(fit(rows, spool.schema))
