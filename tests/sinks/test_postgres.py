@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from genesys_export.errors import LockHeld, SinkError
-from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks import audit_path_for, open_sink, redact_uri
 from genesys_export.sinks.base import Replacement
 from genesys_export.sinks.postgres import PostgresSink
 from genesys_export.state import Checkpoint
@@ -131,7 +131,9 @@ def admin() -> Iterator[psycopg.Connection]:
             pytest.fail(
                 f"CI is set but PostgreSQL at GENESYS_EXPORT_TEST_POSTGRES_DSN is down: {exc}"
             )
-        pytest.skip(f"no PostgreSQL answers at {DSN} (set GENESYS_EXPORT_TEST_POSTGRES_DSN)")
+        pytest.skip(
+            f"no PostgreSQL answers at {redact_uri(DSN)} (set GENESYS_EXPORT_TEST_POSTGRES_DSN)"
+        )
     with conn:
         yield conn
 
