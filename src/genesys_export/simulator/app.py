@@ -1,0 +1,311 @@
+"""The Simulator: configuration, state, and the gate every request passes.
+
+Order of the gate for an API request (`/api/v2/...`): count it for `revoke` faults (and
+revoke if due) -> request faults (drop, 5xx, 429) -> bearer token -> per-token budget ->
+the route. Token requests (`/oauth/token`) only meet request faults with `scope=all`.
+Every API and login response carries `ININ-Correlation-Id`; every API response carries
+the `inin-ratelimit-*` headers (§6.1). Every error is an ErrorBody whose `contextId` is the
+correlation id, except the login host's OAuth-style errors.
+
+Clock: `clock` (monotonic seconds, injectable) drives job and export progression, token
+expiry and the budget. Wall-clock dates on the wire are the construction-time wall clock
+plus clock time elapsed since, so a fake clock moves them too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from genesys_export.simulator import exports, jobs
+from genesys_export.simulator.dataset import Dataset
+from genesys_export.simulator.exports import Export
+from genesys_export.simulator.faults import FaultKind, FaultPlan, FaultState
+from genesys_export.simulator.handlers import Handlers
+from genesys_export.simulator.isotime import format_ms, to_ms
+from genesys_export.simulator.jobs import Job
+from genesys_export.simulator.problems import Problem, not_found
+from genesys_export.simulator.ratelimit import BudgetState, RateLimiter
+from genesys_export.simulator.recording import RecordedRequest, Recorder, SimulatorStats
+from genesys_export.simulator.tokens import TokenProblem, TokenStore
+from genesys_export.simulator.wire import HttpRequest, Reply, error_reply, new_correlation_id
+
+_TOKEN_MESSAGES = {
+    TokenProblem.MISSING: "No authentication bearer token specified in authorization header.",
+    TokenProblem.UNKNOWN: "Invalid login credentials.",
+    TokenProblem.EXPIRED: "The bearer token has expired; request a new token.",
+}
+_SERVER_ERRORS = {
+    500: ("internal.server.error", "The server encountered an unexpected condition which "
+          "prevented it from fulfilling the request."),
+    503: ("service.unavailable", "Service Unavailable - The server is currently unavailable "
+          "(because it is overloaded or down for maintenance)."),
+    504: ("request.timeout", "The request timed out."),
+}  # fmt: skip
+UNBOUND_STORAGE_URL = "http://storage.simulator.invalid"
+
+
+def default_data_availability(now: datetime | None = None) -> datetime:
+    """The default watermark: the current hour (UTC) minus two hours."""
+    now = now or datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One routed API request with what the gate learnt about it."""
+
+    request: HttpRequest
+    now: float
+    token: str
+    params: dict[str, str]
+    correlation_id: str
+
+
+class Simulator:
+    """A local Genesys Cloud: state plus request handling. Serve it with `serve()`."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        conversations_per_day: int = 200,
+        users: int = 25,
+        client_id: str = "sim-client",
+        client_secret: str = "sim-secret",
+        token_ttl: int = 86400,
+        budget_per_minute: int = 300,
+        job_latency: float = 2.0,
+        export_latency: float = 1.0,
+        data_availability: datetime | None = None,
+        faults: FaultPlan | str | None = None,
+        page_size_max: int = 1000,
+        report_rows: int = 500,
+        clock: Callable[[], float] = time.monotonic,
+        max_aggregate_cells: int = 20000,
+        max_aggregate_buckets: int = 2000,
+        max_job_interval_days: int = 31,
+        job_retention: float = 86400.0,
+        seeded_exports: int = 27,
+    ) -> None:
+        if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
+            raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
+        self.seed = seed
+        self.clock = clock
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
+        self.dataset = Dataset(
+            seed=seed,
+            conversations_per_day=conversations_per_day,
+            users=users,
+            data_availability=data_availability or default_data_availability(),
+            report_rows=report_rows,
+            max_aggregate_buckets=max_aggregate_buckets,
+            max_aggregate_cells=max_aggregate_cells,
+        )
+        self.job_config = jobs.JobConfig(
+            job_latency, job_retention, page_size_max, max_job_interval_days
+        )
+        self.export_latency = export_latency
+        self.budget_per_minute = budget_per_minute
+        self.api_url: str | None = None
+        self.login_url: str | None = None
+        self.storage_url: str | None = None
+        self._clock_origin = clock()
+        self._wall_origin_ms = to_ms(datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._tokens = TokenStore(client_id=client_id, client_secret=client_secret, ttl=token_ttl)
+        self._limiter = RateLimiter(budget_per_minute)
+        self._fault_state = FaultState(self.faults)
+        self._recorder = Recorder()
+        self._signer = exports.UrlSigner(secrets.token_bytes(32))
+        self._handlers = Handlers(self)
+        history = exports.seeded_history(
+            seed, self._clock_origin, self._wall_origin_ms, seeded_exports
+        )
+        self.state = SharedState(exports={e.id: e for e in history})
+
+    # -- public views --------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request so far, in arrival order (a copy)."""
+        with self._lock:
+            return list(self._recorder.requests)
+
+    @property
+    def stats(self) -> SimulatorStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return self._recorder.snapshot(
+                tokens_issued=self._tokens.issued,
+                faults=self._fault_state.injected,
+                windows=self._limiter.max_in_window,
+            )
+
+    def wall_ms(self, clock_time: float) -> int:
+        """Epoch milliseconds on the wire for a simulator clock time."""
+        return self._wall_origin_ms + round((clock_time - self._clock_origin) * 1000)
+
+    def wall(self, clock_time: float) -> str:
+        """The contract's instant string for a simulator clock time."""
+        return format_ms(self.wall_ms(clock_time))
+
+    def bind(self, *, api_url: str, login_url: str, storage_url: str) -> None:
+        """Record where the simulator is served (serve() calls this)."""
+        self.api_url, self.login_url, self.storage_url = api_url, login_url, storage_url
+
+    # -- request handling ----------------------------------------------------------------
+
+    def handle(self, request: HttpRequest) -> Reply:
+        """Answer one request to the API/login host."""
+        now = self.clock()
+        correlation_id = new_correlation_id()
+        route, reply = self._answer(request, now, correlation_id)
+        if not reply.drop:
+            reply = reply.with_headers(("ININ-Correlation-Id", correlation_id))
+        self._record(request, now, reply, route)
+        return reply
+
+    def handle_storage(self, request: HttpRequest) -> Reply:
+        """Answer one request to the pre-signed download host."""
+        now = self.clock()
+        reply = self._handlers.storage(request, now)
+        self._record(request, now, reply, f"{request.method} /exports/{{key}}")
+        return reply
+
+    def _answer(self, request: HttpRequest, now: float, correlation_id: str) -> tuple[str, Reply]:
+        if request.path == "/oauth/token":
+            return "POST /oauth/token", self._token_request(request, now, correlation_id)
+        if not request.path.startswith("/api/v2/"):
+            problem = not_found(f"{request.method} {request.path}")
+            return "unmatched", error_reply(problem, correlation_id)
+        with self._lock:
+            token, gate, budget = self._gate(request, now, correlation_id)
+        route, reply = (
+            ("gate", gate) if gate is not None else self._route(request, now, token, correlation_id)
+        )
+        return route, reply.with_headers(*budget.headers())
+
+    def _token_request(self, request: HttpRequest, now: float, correlation_id: str) -> Reply:
+        with self._lock:
+            fault = self._fault_state.on_request(token_request=True, path=request.path)
+            if fault is not None:
+                return self._fault_reply(
+                    fault.kind, fault.status, fault.retry_after, correlation_id
+                )
+            return self._tokens.grant(request, now)
+
+    def _gate(
+        self, request: HttpRequest, now: float, correlation_id: str
+    ) -> tuple[str, Reply | None, BudgetState]:
+        idle = self._limiter.idle_state()
+        if self._fault_state.revokes_now():
+            self._tokens.revoke_all()
+        fault = self._fault_state.on_request(token_request=False, path=request.path)
+        if fault is not None:
+            reply = self._fault_reply(fault.kind, fault.status, fault.retry_after, correlation_id)
+            exhausted = BudgetState(
+                False, idle.limit, idle.limit, fault.retry_after, fault.retry_after
+            )
+            return "", reply, exhausted if fault.kind is FaultKind.TOO_MANY_REQUESTS else idle
+        token, problem = self._tokens.check(request.headers.get("authorization"), now)
+        if problem is not None:
+            refusal = Problem(401, problem.value, _TOKEN_MESSAGES[problem])
+            return "", error_reply(refusal, correlation_id), idle
+        assert token is not None  # check() returns a token whenever there is no problem
+        budget = self._limiter.take(token, now)
+        if not budget.allowed:
+            return token, self._too_many(budget.limit, budget.retry_after, correlation_id), budget
+        return token, None, budget
+
+    def _fault_reply(
+        self, kind: FaultKind, status: int, retry_after: int, correlation_id: str
+    ) -> Reply:
+        if kind is FaultKind.DROP:
+            return Reply(0, drop=True)
+        if kind is FaultKind.TOO_MANY_REQUESTS:
+            return self._too_many(self._limiter.idle_state().limit, retry_after, correlation_id)
+        code, message = _SERVER_ERRORS[status]
+        return error_reply(Problem(status, code, message), correlation_id)
+
+    def _too_many(self, limit: int, retry_after: int, correlation_id: str) -> Reply:
+        problem = Problem(
+            429,
+            "too.many.requests",
+            f"Rate limit exceeded the maximum [{limit}] requests within [60] seconds",
+            params={"limit": str(limit), "seconds": "60"},
+            template="Rate limit exceeded the maximum [{limit}] requests "
+            "within [{seconds}] seconds",
+            limit={
+                "key": "client.credentials.token.rate.per.minute",
+                "namespace": "platform.api",
+                "value": limit,
+            },
+        )
+        return error_reply(problem, correlation_id).with_headers(("Retry-After", str(retry_after)))
+
+    def _route(
+        self, request: HttpRequest, now: float, token: str, correlation_id: str
+    ) -> tuple[str, Reply]:
+        for method, pattern, label, handler in self._handlers.routes:
+            match = pattern.fullmatch(request.path)
+            if match and method == request.method:
+                call = Call(request, now, token, match.groupdict(), correlation_id)
+                try:
+                    return label, handler(call)
+                except Problem as problem:
+                    return label, error_reply(problem, correlation_id)
+        return "unmatched", error_reply(
+            not_found(f"{request.method} {request.path}"), correlation_id
+        )
+
+    def _record(self, request: HttpRequest, now: float, reply: Reply, route: str) -> None:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            status=0 if reply.drop else reply.status,
+            headers=dict(request.headers),
+            host=request.host,
+            time=now,
+            body=request.body,
+        )
+        with self._lock:
+            self._recorder.record(
+                recorded, route if route != "gate" else f"{request.method} {request.path}"
+            )
+
+    # -- helpers for handlers ------------------------------------------------------------
+
+    def locked(self) -> threading.Lock:
+        """The state lock (handlers hold it while they touch shared state)."""
+        return self._lock
+
+    def take_fault(self, kind: FaultKind) -> Any:
+        """The fault rule that applies to this occasion, if any (call under the lock)."""
+        return self._fault_state.take(kind)
+
+    def bump(self, counter: str) -> None:
+        """Count an event in the stats (call under the lock)."""
+        self._recorder.bump(counter)
+
+    @property
+    def signer(self) -> exports.UrlSigner:
+        """Signs pre-signed storage URLs."""
+        return self._signer
+
+
+@dataclass
+class SharedState:
+    """Jobs, exports and downloads: the mutable state the handlers share."""
+
+    exports: dict[str, Export]
+    jobs: dict[str, Job] = field(default_factory=dict)
+    downloads: dict[str, bytes] = field(default_factory=dict)

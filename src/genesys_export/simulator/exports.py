@@ -1,0 +1,315 @@
+"""Reporting exports (§2): request validation, status over time, seeded history, signing.
+
+* POST validates every required ReportingExportJobRequest field, the enums, the interval,
+  period and IANA time zone, `selectedColumns` against the view's column ids, unknown
+  ViewFilter members (400 `invalid.property`) and the view's `requiredFilters`
+  (400 `bad.request` naming the filter). It answers 200 with status SUBMITTED.
+* Status: SUBMITTED for the first quarter of `export_latency`, then RUNNING with a rising
+  percentageComplete, then COMPLETED (or FAILED under `export_fail`) with a `downloadUrl`
+  of `{api}/api/v2/downloads/{downloadId}` (the real host is `apps.{env}`, §2.6).
+* The listing is newest first (order UNVERIFIED) and starts with older exports "not made
+  by this client" so that a client has to page and pick its own by id.
+* Downloads redirect (303) to a pre-signed URL on the storage listener:
+  `{storage}/exports/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=...&X-Amz-Expires=900
+  &X-Amz-Signature=<hex>`; the signature is an HMAC over key, date and expiry.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from genesys_export.simulator import csvreport, reports
+from genesys_export.simulator.isotime import (
+    MS_PER_DAY,
+    IsoError,
+    format_ms,
+    parse_duration,
+    parse_interval,
+)
+from genesys_export.simulator.problems import Problem, bad_request, invalid_value
+from genesys_export.simulator.reference import stable_id
+from genesys_export.simulator.vocabulary import (
+    CSV_DELIMITERS,
+    DURATION_FORMATS,
+    EXPORT_FORMATS,
+    VIEW_FILTER_KEYS,
+    VIEW_TYPES,
+)
+
+Json = dict[str, Any]
+URL_EXPIRES_SECONDS = 900
+_REQUIRED = (
+    "name",
+    "timeZone",
+    "exportFormat",
+    "interval",
+    "period",
+    "viewType",
+    "filter",
+    "locale",
+)
+_BOOLEANS = (
+    "read",
+    "hasFormatDurations",
+    "hasSplitFilters",
+    "excludeEmptyRows",
+    "hasSplitByMedia",
+    "hasSummaryRow",
+    "hasCustomParticipantAttributes",
+    "includeDurationFormatInHeader",
+)
+# Response defaults for options the request left out (as in the contract's examples).
+_DEFAULTS: Json = {
+    "read": False,
+    "hasFormatDurations": False,
+    "hasSplitFilters": False,
+    "excludeEmptyRows": False,
+    "hasSplitByMedia": False,
+    "hasSummaryRow": False,
+    "csvDelimiter": "COMMA",
+    "hasCustomParticipantAttributes": False,
+    "includeDurationFormatInHeader": False,
+}
+_OPTIONAL = (
+    *_BOOLEANS,
+    "csvDelimiter",
+    "durationFormat",
+    "selectedColumns",
+    "recipientEmails",
+    "chartColumns",
+)
+
+
+def validate_request(body: Any) -> Json:
+    """Validate a ReportingExportJobRequest; return the fields kept; raise Problem."""
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a ReportingExportJobRequest object")
+    for name in _REQUIRED:
+        if body.get(name) in (None, ""):
+            raise bad_request(f"{name} is required in a ReportingExportJobRequest")
+    _check_enums(body)
+    _check_times(body)
+    _check_filter(body)
+    for name in _BOOLEANS:
+        if name in body and not isinstance(body[name], bool):
+            raise bad_request(f"{name} must be true or false")
+    kept = {name: body[name] for name in _REQUIRED}
+    kept.update({name: body[name] for name in _OPTIONAL if name in body})
+    return kept
+
+
+def _check_enums(body: Json) -> None:
+    if not isinstance(body["name"], str) or not isinstance(body["locale"], str):
+        raise bad_request("name and locale must be strings")
+    checks = (
+        ("viewType", VIEW_TYPES, "ViewTypeEnum"),
+        ("exportFormat", EXPORT_FORMATS, "ExportFormatEnum"),
+        ("csvDelimiter", CSV_DELIMITERS, "CsvDelimiterEnum"),
+        ("durationFormat", DURATION_FORMATS, "DurationFormatEnum"),
+    )
+    for name, allowed, enum in checks:
+        if name in body and body[name] not in allowed:
+            raise invalid_value(body[name], enum, allowed)
+    columns = body.get("selectedColumns")
+    if columns is not None:
+        available = tuple(column.id for column in reports.view(body["viewType"]).columns)
+        if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+            raise bad_request("selectedColumns must be a list of {columnOrder, columnName}")
+        for column in columns:
+            if column.get("columnName") not in available:
+                raise invalid_value(column.get("columnName"), "ColumnNameEnum", available)
+
+
+def _check_times(body: Json) -> None:
+    try:
+        parse_interval(body["interval"])
+        period = parse_duration(body["period"])
+    except IsoError as exc:
+        raise Problem(400, exc.code, str(exc)) from exc
+    if period.is_zero:
+        raise bad_request("period must be longer than zero, for example PT30M or P1D")
+    try:
+        ZoneInfo(body["timeZone"])
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise bad_request(
+            f"timeZone {body['timeZone']!r} is not an IANA time zone "
+            "(for example UTC, Etc/UTC or Europe/London)"
+        ) from None
+    try:
+        csvreport.buckets(body)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+
+
+def _check_filter(body: Json) -> None:
+    view_filter = body["filter"]
+    if not isinstance(view_filter, dict):
+        raise bad_request("filter must be a ViewFilter object ({} when the view needs none)")
+    for key in view_filter:
+        if key not in VIEW_FILTER_KEYS:
+            raise Problem(
+                400,
+                "invalid.property",
+                f"Value [{key}] is not a valid property for object [ViewFilter]",
+                params={"value": key, "object": "ViewFilter"},
+            )
+    for required in reports.view(body["viewType"]).required_filters:
+        if not view_filter.get(required):
+            raise bad_request(
+                f"view {body['viewType']} requires the filter {required!r}; "
+                f"see GET /api/v2/analytics/reporting/exports/metadata"
+            )
+
+
+@dataclass
+class Export:
+    """One export: its request fields and how it progresses."""
+
+    id: str
+    run_id: str
+    fields: Json
+    created: float  # simulator clock
+    download_id: str
+    fails: bool = False
+    frozen_status: str | None = None  # seeded exports never move
+    frozen_percentage: float = 1.0
+    error_type: str | None = None
+
+
+def progress(export: Export, now: float, latency: float) -> tuple[str, float, float]:
+    """(status, percentageComplete, clock time of the last change) at clock time `now`."""
+    if export.frozen_status is not None:
+        return export.frozen_status, export.frozen_percentage, export.created + 60
+    elapsed = now - export.created
+    if elapsed >= latency:
+        return ("FAILED" if export.fails else "COMPLETED"), 1.0, export.created + latency
+    if elapsed < latency * 0.25:
+        return "SUBMITTED", 0.0, export.created
+    return "RUNNING", round(elapsed / latency, 2), export.created + latency * 0.25
+
+
+def response_doc(
+    export: Export, status: tuple[str, float, float], wall_ms: Callable[[float], int], api_url: str
+) -> Json:
+    """The ReportingExportJobResponse of an export in a given progress state."""
+    state, percentage, modified = status
+    doc: Json = {"id": export.id, "name": export.fields["name"], "runId": export.run_id}
+    doc["status"] = state
+    doc.update({key: export.fields[key] for key in ("timeZone", "exportFormat", "interval")})
+    doc.update({key: export.fields[key] for key in ("viewType", "period", "filter")})
+    doc["read"] = export.fields.get("read", False)
+    doc["createdDateTime"] = format_ms(wall_ms(export.created))
+    doc["modifiedDateTime"] = format_ms(wall_ms(max(modified, export.created)))
+    doc["locale"] = export.fields["locale"]
+    doc["percentageComplete"] = percentage
+    for key, default in _DEFAULTS.items():
+        doc.setdefault(key, export.fields.get(key, default))
+    doc.update({k: export.fields[k] for k in _OPTIONAL if k in export.fields and k not in doc})
+    doc["exportAllowedToRerun"] = True
+    doc["enabled"] = False
+    doc["selfUri"] = f"/api/v2/analytics/reporting/exports/{export.id}"
+    if state == "FAILED":
+        doc["exportErrorMessagesType"] = export.error_type or "FAILED_GETTING_DATA_FROM_SERVICE"
+    if state in ("COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS"):
+        doc["downloadUrl"] = f"{api_url}/api/v2/downloads/{export.download_id}"
+    return doc
+
+
+def seeded_history(seed: int, now: float, now_wall_ms: int, count: int) -> list[Export]:
+    """Older exports of other users of the org, oldest first (deterministic from the seed
+    and the day); `now` is the clock time and `now_wall_ms` the matching wall time."""
+    rng = random.Random(f"genesys-export-simulator:exports:{seed}")
+    views = (
+        "QUEUE_PERFORMANCE_SUMMARY_VIEW",
+        "AGENT_PERFORMANCE_SUMMARY_VIEW",
+        "AGENT_STATUS_SUMMARY_VIEW",
+        "INTERACTION_SEARCH_VIEW",
+    )
+    history = []
+    for index in range(count):
+        age_days = count - index + 1
+        view_type = views[index % len(views)]
+        day_text = format_ms(now_wall_ms - age_days * MS_PER_DAY)[:10]
+        fields: Json = {
+            "name": f"{view_type.replace('_', ' ').title()} - {day_text}",
+            "timeZone": rng.choice(("UTC", "America/New_York", "Europe/London")),
+            "exportFormat": "CSV",
+            "interval": f"{day_text}T00:00:00.000Z/{day_text}T23:59:59.999Z",
+            "period": "P1D",
+            "viewType": view_type,
+            "filter": {"mediaTypes": ["voice"]} if index % 3 else {},
+            "locale": "en-US",
+            "read": rng.random() < 0.5,
+        }
+        export = Export(
+            id=stable_id(seed, "export", index),
+            run_id=stable_id(seed, "export-run", index),
+            fields=fields,
+            created=now - age_days * 86_400.0,
+            download_id=hashlib.sha256(f"{seed}:{index}".encode()).hexdigest()[:16],
+            frozen_status="COMPLETED",
+        )
+        if index % 9 == 4:
+            export.frozen_status, export.frozen_percentage = "FAILED", 0.0
+            export.error_type = "FAILED_LONG_RUNNING_EXPORT"
+        elif index == count - 1:
+            export.frozen_status, export.frozen_percentage = "RUNNING", 0.42
+        history.append(export)
+    return history
+
+
+def new_export(fields: Json, now: float, *, fails: bool) -> Export:
+    """A freshly submitted export."""
+    return Export(
+        id=str(uuid.uuid4()),
+        run_id=str(uuid.uuid4()),
+        fields=fields,
+        created=now,
+        download_id=uuid.uuid4().hex[:16],
+        fails=fails,
+    )
+
+
+class UrlSigner:
+    """Signs and checks pre-signed storage URLs."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def sign(self, storage_url: str, key: str, now_ms: int) -> str:
+        """A pre-signed URL for `key`, valid URL_EXPIRES_SECONDS from `now_ms`."""
+        date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ms // 1000))
+        signature = self._signature(key, date, str(URL_EXPIRES_SECONDS))
+        return (
+            f"{storage_url}/exports/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={date}"
+            f"&X-Amz-Expires={URL_EXPIRES_SECONDS}&X-Amz-Signature={signature}"
+        )
+
+    def check(self, key: str, query: dict[str, str], now_ms: int) -> tuple[str, str] | None:
+        """None when the query signs `key` and is unexpired, else an S3-style (code, message)."""
+        date, expires = query.get("X-Amz-Date", ""), query.get("X-Amz-Expires", "")
+        given = query.get("X-Amz-Signature", "")
+        if not given:
+            return (
+                "AccessDenied",
+                "Query-string authentication requires the X-Amz-Signature parameter",
+            )
+        if not hmac.compare_digest(given, self._signature(key, date, expires)):
+            return "SignatureDoesNotMatch", "The request signature we calculated does not match"
+        signed_at = calendar.timegm(time.strptime(date, "%Y%m%dT%H%M%SZ"))
+        if now_ms / 1000 > signed_at + int(expires):
+            return "AccessDenied", "Request has expired"
+        return None
+
+    def _signature(self, key: str, date: str, expires: str) -> str:
+        message = f"{key}\n{date}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
