@@ -222,6 +222,92 @@ def export_report(
     _print_summary(result.summary, as_json)
 
 
+def _config_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="TOML file (default ./genesys-export.toml).",
+    )(fn)
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
+@handle_errors
+def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
+    """Every configured dataset, incrementally, from its checkpoint up to the watermark.
+
+    Example: genesys-export sync --config genesys-export.toml
+    """
+    from genesys_export.datasets import load_sync_config
+    from genesys_export.sync import run_sync
+
+    config = load_sync_config(config_path)
+    result = run_sync(_exporter(as_json), config, strict_notify=strict_notify)
+    _print_summary(result.summary, as_json)
+
+
+@cli.group()
+def plan() -> None:
+    """What a run would do: chunks, jobs, requests and time. Calls nothing."""
+
+
+@plan.command("sync")
+@_config_option
+@handle_errors
+def plan_sync(config_path: Path | None) -> None:
+    """Plan a sync from the checkpoints in the destination.
+
+    Example: genesys-export plan sync --config genesys-export.toml
+    """
+    from genesys_export.datasets import load_sync_config
+    from genesys_export.planning import plan_for_config, render_plan
+
+    config = load_sync_config(config_path)
+    render_plan(plan_for_config(config))
+
+
+@plan.command("export")
+@click.argument("kind", type=click.Choice(["conversations", "users", "aggregates", "report"]))
+@click.option("--interval", required=True, help="START/END, ISO-8601, end exclusive.")
+@click.option("--granularity", default="PT30M", show_default=True, help="Aggregates only.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--budget-per-minute", default=300, show_default=True, type=click.IntRange(1))
+@handle_errors
+def plan_export(
+    kind: str, interval: str, granularity: str, concurrency: int, budget_per_minute: int
+) -> None:
+    """Plan a one-off export of an interval.
+
+    Example: genesys-export plan export conversations --interval 2024-05-01/2024-06-01
+    """
+    from genesys_export.planning import plan_for_export, render_plan
+
+    render_plan([plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)])
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Checkpoints, watermarks, provisional ranges and the last runs per dataset.
+
+    Example: genesys-export status --config genesys-export.toml
+    """
+    from genesys_export.datasets import load_sync_config
+    from genesys_export.planning import render_status, status_for_config
+
+    rows = status_for_config(load_sync_config(config_path))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        render_status(rows)
+
+
 @cli.group()
 def audit() -> None:
     """Read and verify the audit trail."""

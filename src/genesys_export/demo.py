@@ -49,7 +49,7 @@ def run_demo(directory: Path, *, console: Console | None = None) -> None:
         )
         out.rule("check")
         render_check(run_check(settings), out)
-        end = sim.data_availability.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = sim.dataset.data_availability.replace(hour=0, minute=0, second=0, microsecond=0)
         interval = Interval(end - timedelta(days=DEMO_DAYS), end)
         duck = f"duckdb:///{(directory / 'genesys.duckdb').resolve()}"
         parquet = f"parquet://{(directory / 'parquet').resolve()}"

@@ -18,6 +18,7 @@ GenesysExportError          .exit_code: what the command line exits with
 ├── ValidationFailed        a chunk failed its checks; nothing of it was written       -> 4
 ├── SinkError               write or commit failed; chains the driver error            -> 5
 ├── CheckpointError         unreadable, or belongs to another export kind              -> 5
+├── NotifyFailed            a webhook kept failing (only with --strict-notify)        -> 5
 └── LockHeld                another run holds the destination's lock                   -> 2
 """
 
@@ -148,6 +149,12 @@ class SinkError(GenesysExportError):
 
 class CheckpointError(GenesysExportError):
     """A checkpoint could not be read or belongs to something else."""
+
+    exit_code = 5
+
+
+class NotifyFailed(GenesysExportError):
+    """A downstream notification kept failing; data and checkpoints are committed."""
 
     exit_code = 5
 

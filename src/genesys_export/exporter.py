@@ -245,7 +245,7 @@ class Exporter:
                 raise
             run.progress.stop()
             run.final = run.summary(dest=sink.uri, **run.extra)
-            run.event("run.finished", **run.final)
+            run.event("run.finished", **{k: v for k, v in run.final.items() if k != "run_id"})
 
 
 def _interval(interval: str | Interval) -> Interval:

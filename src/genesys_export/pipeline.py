@@ -193,7 +193,8 @@ def write_chunk(
 def failed(run: Run, exc: BaseException) -> None:
     """Audit a run that ended in an error (never with a traceback or a secret)."""
     message = str(exc) if isinstance(exc, GenesysExportError) else type(exc).__name__
-    run.event("run.failed", error=type(exc).__name__, message=message, **run.summary())
+    summary = {k: v for k, v in run.summary().items() if k != "run_id"}
+    run.event("run.failed", error=type(exc).__name__, message=message, **summary)
 
 
 def settled_cutoff(availability: datetime, extracted_at: datetime, lookback: timedelta) -> datetime:

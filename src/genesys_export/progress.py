@@ -59,7 +59,7 @@ class LogProgress(QuietProgress):
         log.info("%s: %d chunk(s)", what, chunks)
 
     def event(self, name: str, fields: Mapping[str, Any]) -> None:
-        if name in ("job.submitted", "job.state"):
+        if name == "job.submitted":
             log.info(
                 "%s %s",
                 name,
