@@ -1,4 +1,5 @@
-"""`make demo`: the simulator in-process, an export into ./demo/, and what landed.
+"""`make demo`: the simulator in-process, a sync into ./demo/ from the sample TOML, and
+what landed.
 
 No credentials needed: the simulator on loopback grants its own demo client. Everything
 goes through the same library calls a real run makes.
@@ -6,7 +7,8 @@ goes through the same library calls a real run makes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -15,12 +17,15 @@ from rich.table import Table
 
 from genesys_export.check import render_check, run_check
 from genesys_export.config import Credentials, Secret, Settings
+from genesys_export.datasets import SyncConfig, load_sync_config
 from genesys_export.exporter import Exporter
-from genesys_export.intervals import Interval
+from genesys_export.planning import plan_for_config, render_plan, render_status, status_for_config
 from genesys_export.progress import LogProgress
 from genesys_export.simulator import Simulator, serve
+from genesys_export.summary import render_summary
+from genesys_export.sync import run_sync
 
-DEMO_DAYS = 3
+AVAILABLE = datetime(2024, 5, 10, 6, 0, tzinfo=UTC)  # the simulator's watermark in the demo
 SAMPLE_QUERY = """
 -- Handled conversations and average handle time per queue per day
 SELECT CAST(m.emit_date AS DATE) AS day,
@@ -37,45 +42,47 @@ ORDER BY day, queue_id
 """
 
 
+def demo_config(directory: Path) -> SyncConfig:
+    """The packaged sample TOML, with its destination inside `directory`."""
+    sample = resources.files("genesys_export").joinpath("demo.toml")
+    config = load_sync_config(Path(str(sample)))
+    uri = f"duckdb:///{(directory / 'genesys.duckdb').absolute()}"
+    return config.model_copy(
+        update={"destination": config.destination.model_copy(update={"uri": uri})}
+    )
+
+
 def run_demo(directory: Path, *, console: Console | None = None) -> None:
     out = console or Console()
     directory.mkdir(parents=True, exist_ok=True)
-    sim = Simulator(seed=7, conversations_per_day=300, job_latency=0.5, export_latency=0.5)
+    config = demo_config(directory)
+    sim = Simulator(seed=7, conversations_per_day=300, data_availability=AVAILABLE, job_latency=0.5)
     with serve(sim, host="127.0.0.1", port=0) as running:
         settings = Settings(
             credentials=Credentials(client_id="sim-client", client_secret=Secret("sim-secret")),
             api_url=running.api_url,
             login_url=running.login_url,
         )
-        out.rule("check")
+        exporter = Exporter(settings, progress_factory=lambda api: LogProgress())
+        out.rule("genesys-export check")
         render_check(run_check(settings), out)
-        end = sim.dataset.data_availability.replace(hour=0, minute=0, second=0, microsecond=0)
-        interval = Interval(end - timedelta(days=DEMO_DAYS), end)
-        duck = f"duckdb:///{(directory / 'genesys.duckdb').resolve()}"
-        parquet = f"parquet://{(directory / 'parquet').resolve()}"
-        for dest in (duck, parquet):
-            out.rule(f"export conversations {interval} -> {dest}")
-            exporter = Exporter(settings, progress_factory=lambda api: LogProgress())
-            result = exporter.export_conversations(interval, dest=dest)
-            _print_rows(out, result.summary)
-    out.rule("sample BI query (DuckDB)")
+        out.rule("genesys-export plan sync")
+        render_plan(plan_for_config(config, now=AVAILABLE), out)
+        out.rule("genesys-export sync (first run: everything since each dataset's start)")
+        render_summary(run_sync(exporter, config).summary, out)
+        out.rule("genesys-export sync (again: only the lookback window is read)")
+        render_summary(run_sync(exporter, config).summary, out)
+        parquet = f"parquet://{(directory / 'parquet').absolute()}"
+        out.rule(f"genesys-export export conversations -> {parquet}")
+        result = exporter.export_conversations("2024-05-08/2024-05-10", dest=parquet)
+        render_summary(result.summary, out)
+    out.rule("genesys-export status")
+    render_status(status_for_config(config), out)
+    out.rule("sample BI query on demo/genesys.duckdb")
     _print_query(out, directory / "genesys.duckdb", SAMPLE_QUERY)
     out.print(
-        f"audit trail: {directory / 'genesys-export-audit.jsonl'} "
-        f"(verify: genesys-export audit verify --file {directory}/genesys-export-audit.jsonl)"
-    )
-
-
-def _print_rows(out: Console, summary: dict[str, object]) -> None:
-    table = Table("table", "rows", title=f"run {summary['run_id']}")
-    rows = summary["rows"]
-    assert isinstance(rows, dict)
-    for name, count in rows.items():
-        table.add_row(name, f"{count:,}")
-    out.print(table)
-    out.print(
-        f"requests {summary['requests']}, 429s {summary['rate_limited']}, "
-        f"retries {summary['retries']}, {summary['duration_s']} s"
+        f"audit trail: {directory}/genesys-export-audit.jsonl — verify it with "
+        f"`genesys-export audit verify --file {directory}/genesys-export-audit.jsonl`"
     )
 
 
@@ -84,7 +91,7 @@ def _print_query(out: Console, path: Path, sql: str) -> None:
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
         table = Table(*names)
-        for row in cursor.fetchall()[:15]:
+        for row in cursor.fetchall()[:12]:
             table.add_row(*(str(v) for v in row))
     out.print(sql.strip())
     out.print(table)
