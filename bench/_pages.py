@@ -9,14 +9,15 @@ sends them, and only one page exists at a time.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-EPOCH = datetime(2024, 5, 1, tzinfo=UTC)
+EPOCH_MS = int(datetime(2024, 5, 1, tzinfo=UTC).timestamp() * 1000)
 QUEUES = [f"5b1d2c3e-9f8a-4b7c-a6d5-e4f3a2b1c{n:03d}" for n in range(40)]
 AGENTS = [f"d4c3b2a1-0f9e-4d8c-b7a6-5e4d3c2b{n:04d}" for n in range(400)]
 WRAPUPS = [f"7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4{n:03d}" for n in range(25)]
@@ -32,14 +33,21 @@ def iter_pages(conversations: int, *, page_size: int = 1000, seed: int = 7) -> I
         size = min(page_size, conversations - done)
         batch = [_conversation(rng, done + i) for i in range(size)]
         done += size
-        page: Record = {"conversations": batch, "dataAvailabilityDate": _iso(EPOCH, 86_400_000)}
+        page: Record = {"conversations": batch, "dataAvailabilityDate": _iso(EPOCH_MS, 86_400_000)}
         if done < conversations:
             page["cursor"] = f"cursor-{done}"
         yield orjson.dumps(page)
 
 
-def _iso(base: datetime, ms: int) -> str:
-    return (base + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")[:-6] + "Z"
+def _iso(base: int, ms: int) -> str:
+    """`base + ms` (epoch milliseconds) as the API writes times: `2024-05-01T14:02:11.015Z`."""
+    at = base + ms
+    return f"{_second(at // 1000)}.{at % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _second(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _uuid(rng: random.Random) -> str:
@@ -48,7 +56,7 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _conversation(rng: random.Random, n: int) -> Record:
-    start = EPOCH + timedelta(seconds=n * 0.43)
+    start = EPOCH_MS + n * 430
     ivr_ms, wait_ms = rng.randint(5_000, 60_000), rng.randint(1_000, 120_000)
     agents = 1 if rng.random() < 0.8 else 2
     talk_ms = [rng.randint(30_000, 900_000) for _ in range(agents)]
@@ -84,7 +92,7 @@ def _attributes(rng: random.Random) -> dict[str, str]:
     return {name: f"{name.lower()}-{rng.randint(0, 999)}" for name in names}
 
 
-def _segment(start: datetime, a: int, b: int, kind: str, disconnect: str | None) -> Record:
+def _segment(start: int, a: int, b: int, kind: str, disconnect: str | None) -> Record:
     seg: Record = {
         "segmentStart": _iso(start, a),
         "segmentEnd": _iso(start, b),
@@ -96,11 +104,11 @@ def _segment(start: datetime, a: int, b: int, kind: str, disconnect: str | None)
     return seg
 
 
-def _metric(start: datetime, at: int, name: str, value: int) -> Record:
+def _metric(start: int, at: int, name: str, value: int) -> Record:
     return {"name": name, "value": value, "emitDate": _iso(start, at)}
 
 
-def _customer(rng: random.Random, start: datetime, end_ms: int) -> Record:
+def _customer(rng: random.Random, start: int, end_ms: int) -> Record:
     session = {
         "sessionId": _uuid(rng),
         "mediaType": "voice",
@@ -130,7 +138,7 @@ def _customer(rng: random.Random, start: datetime, end_ms: int) -> Record:
     }
 
 
-def _ivr(rng: random.Random, start: datetime, ivr_ms: int) -> Record:
+def _ivr(rng: random.Random, start: int, ivr_ms: int) -> Record:
     outcome = _uuid(rng)
     flow = {
         "flowId": "f0e1d2c3-b4a5-4697-8879-6a5b4c3d2e1f",
@@ -170,7 +178,7 @@ def _ivr(rng: random.Random, start: datetime, ivr_ms: int) -> Record:
     }
 
 
-def _acd(rng: random.Random, start: datetime, ivr_ms: int, wait_ms: int) -> Record:
+def _acd(rng: random.Random, start: int, ivr_ms: int, wait_ms: int) -> Record:
     queue = rng.choice(QUEUES)
     seg = _segment(start, ivr_ms, ivr_ms + wait_ms, "interact", "transfer")
     seg["queueId"] = queue
@@ -193,7 +201,7 @@ def _acd(rng: random.Random, start: datetime, ivr_ms: int, wait_ms: int) -> Reco
     }
 
 
-def _agent(rng: random.Random, start: datetime, at: int, talk_ms: int) -> Record:
+def _agent(rng: random.Random, start: int, at: int, talk_ms: int) -> Record:
     queue = rng.choice(QUEUES)
     alert, hold, acw = rng.randint(2_000, 9_000), rng.randint(0, talk_ms // 4), 30_000
     a, b, c = at + alert, at + alert + talk_ms // 2, at + alert + talk_ms // 2 + hold

@@ -496,7 +496,7 @@ def _conformed(table: pa.Table, schema: pa.Schema, raw: bytes, *, complete: bool
     if table.num_rows != 1:
         raise _Misfit(f"expected one JSON object, found {table.num_rows}")
     row = table.to_struct_array().combine_chunks()
-    target = _target(row.type, pa.struct(list(schema)), "")
+    target = _page_target(row.type, pa.struct(list(schema)))
     return ParsedPage(row.cast(target), row.type, raw, complete=complete)
 
 
@@ -504,6 +504,12 @@ def _parse(page: bytes, schema: pa.Schema | None, unexpected: str) -> pa.Table:
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
     read = pj.ReadOptions(use_threads=False, block_size=max(len(page) + 1, 1 << 16))
     return pj.read_json(io.BytesIO(page), read_options=read, parse_options=options)
+
+
+@functools.lru_cache(maxsize=64)
+def _page_target(parsed: pa.StructType, contract: pa.StructType) -> pa.DataType:
+    """`_target` of a whole page; pages of one job mostly repeat their parsed type."""
+    return _target(parsed, contract, "")
 
 
 def _target(parsed: pa.DataType, contract: pa.DataType, path: str) -> pa.DataType:

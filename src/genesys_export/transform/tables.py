@@ -56,7 +56,7 @@ class RunContext:
 def with_run_columns(table: pa.Table, ctx: RunContext) -> pa.Table:
     """Append `_run_id` and `_extracted_at` (constant per run) to a table."""
     n = table.num_rows
-    table = table.append_column(RUN_FIELDS[0], pa.array([ctx.run_id] * n, pa.string()))
+    table = table.append_column(RUN_FIELDS[0], pa.repeat(pa.scalar(ctx.run_id, pa.string()), n))
     stamp = pa.scalar(ctx.extracted_at, UTC_US)
     return table.append_column(RUN_FIELDS[1], pa.repeat(stamp, n))
 
