@@ -84,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # seconds an idle keep-alive connection is kept
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's
+        # algorithm and the client's delayed ACK add ~40 ms to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the simulator records requests itself (Simulator.requests)."""
 
@@ -203,13 +209,14 @@ def run_forever(
     """Serve `sim`, print its URLs and credentials, and block until Ctrl-C (or `stop`)."""
     out = out or sys.stdout
     stop = stop or threading.Event()
-    with serve(sim, host, port, storage_port=storage_port) as running:
-        print(describe(running), file=out, flush=True)
-        try:
+    try:
+        with serve(sim, host, port, storage_port=storage_port) as running:
+            print(describe(running), file=out, flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            print("stopped", file=out, flush=True)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how this is meant to end
+    print("stopped", file=out, flush=True)
 
 
 def describe(running: RunningSimulator) -> str:
