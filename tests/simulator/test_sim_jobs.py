@@ -229,3 +229,33 @@ def test_empty_interval_has_no_conversations_array(harness: Any, contract: Any) 
         contract.validate(
             "conversation-details-jobs.json", "AnalyticsConversationAsyncQueryResponse", pages[0]
         )
+
+
+def test_served_shapes_hold_across_days_and_the_watermark(harness: Any, contract: Any) -> None:
+    """Every conversation and user detail of three days, open ones included, validates
+    against the strict contract schemas."""
+    with harness(conversations_per_day=150) as h:
+        conversations = h.sim.dataset.conversations(D1, datetime(2024, 5, 4, tzinfo=UTC))
+        page = {"conversations": conversations, "dataAvailabilityDate": "2024-05-03T12:00:00Z"}
+        contract.validate(
+            "conversation-details-jobs.json", "AnalyticsConversationAsyncQueryResponse", page
+        )
+        users = {"userDetails": h.sim.dataset.user_details(D3, datetime(2024, 5, 4, tzinfo=UTC))}
+        contract.validate("user-details-jobs.json", "AnalyticsUserDetailsAsyncQueryResponse", users)
+        assert any("endTime" not in r for u in users["userDetails"] for r in u["primaryPresence"])
+        purposes = {p["purpose"] for c in conversations for p in c["participants"]}
+        assert purposes == {"customer", "external", "ivr", "acd", "agent"}
+        assert any("attributes" in p for c in conversations for p in c["participants"])
+
+
+def test_stats_count_routes_and_delete_has_no_body(harness: Any) -> None:
+    """Stats group requests by route template; DELETE is a bare 204."""
+    with harness() as h:
+        job_id = h.fulfilled()
+        pages = h.pages(job_id, page_size=20)
+        deleted = h.api("DELETE", f"{CONVERSATION_JOBS}/{job_id}")
+        assert deleted.status_code == 204 and deleted.content == b""
+        routes = h.sim.stats.requests_by_route
+        assert routes[f"GET {CONVERSATION_JOBS}/{{jobId}}/results"] == len(pages) > 1
+        assert routes[f"DELETE {CONVERSATION_JOBS}/{{jobId}}"] == 1
+        assert routes["POST /oauth/token"] == 1

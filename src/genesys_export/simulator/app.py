@@ -7,6 +7,11 @@ Every API and login response carries `ININ-Correlation-Id`; every API response c
 the `inin-ratelimit-*` headers (§6.1). Every error is an ErrorBody whose `contextId` is the
 correlation id, except the login host's OAuth-style errors.
 
+401 codes (§6.3 lists them; which one the API picks is UNVERIFIED): no bearer token ->
+`authentication.required`; unknown or revoked token -> `bad.credentials`; expired token
+-> `credentials.expired`. Injected 5xx use `internal.server.error` (500),
+`service.unavailable` (503) and `request.timeout` (504).
+
 Clock: `clock` (monotonic seconds, injectable) drives job and export progression, token
 expiry and the budget. Wall-clock dates on the wire are the construction-time wall clock
 plus clock time elapsed since, so a fake clock moves them too.
@@ -17,16 +22,16 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from genesys_export.simulator import exports, jobs
 from genesys_export.simulator.dataset import Dataset
 from genesys_export.simulator.exports import Export
-from genesys_export.simulator.faults import FaultKind, FaultPlan, FaultState
-from genesys_export.simulator.handlers import Handlers
+from genesys_export.simulator.faults import FaultKind, FaultPlan, FaultRule, FaultState
+from genesys_export.simulator.handlers import Handlers, Route
 from genesys_export.simulator.isotime import format_ms, to_ms
 from genesys_export.simulator.jobs import Job
 from genesys_export.simulator.problems import Problem, not_found
@@ -58,11 +63,10 @@ def default_data_availability(now: datetime | None = None) -> datetime:
 
 @dataclass(frozen=True)
 class Call:
-    """One routed API request with what the gate learnt about it."""
+    """One API request that passed the gate, with its path parameters."""
 
     request: HttpRequest
     now: float
-    token: str
     params: dict[str, str]
     correlation_id: str
 
@@ -183,15 +187,25 @@ class Simulator:
     def _answer(self, request: HttpRequest, now: float, correlation_id: str) -> tuple[str, Reply]:
         if request.path == "/oauth/token":
             return "POST /oauth/token", self._token_request(request, now, correlation_id)
+        route = self._handlers.match(request)
         if not request.path.startswith("/api/v2/"):
             problem = not_found(f"{request.method} {request.path}")
             return "unmatched", error_reply(problem, correlation_id)
         with self._lock:
-            token, gate, budget = self._gate(request, now, correlation_id)
-        route, reply = (
-            ("gate", gate) if gate is not None else self._route(request, now, token, correlation_id)
-        )
-        return route, reply.with_headers(*budget.headers())
+            gate, budget = self._gate(request, now, correlation_id)
+        if gate is not None:
+            reply = gate
+        elif route is None:
+            reply = error_reply(not_found(f"{request.method} {request.path}"), correlation_id)
+        else:
+            reply = self._call(route, Call(request, now, route.params, correlation_id))
+        return (route.label if route else "unmatched"), reply.with_headers(*budget.headers())
+
+    def _call(self, route: Route, call: Call) -> Reply:
+        try:
+            return route.handler(call)
+        except Problem as problem:
+            return error_reply(problem, call.correlation_id)
 
     def _token_request(self, request: HttpRequest, now: float, correlation_id: str) -> Reply:
         with self._lock:
@@ -204,7 +218,8 @@ class Simulator:
 
     def _gate(
         self, request: HttpRequest, now: float, correlation_id: str
-    ) -> tuple[str, Reply | None, BudgetState]:
+    ) -> tuple[Reply | None, BudgetState]:
+        """Faults, token and budget, in that order: (refusal or None, header values)."""
         idle = self._limiter.idle_state()
         if self._fault_state.revokes_now():
             self._tokens.revoke_all()
@@ -214,16 +229,16 @@ class Simulator:
             exhausted = BudgetState(
                 False, idle.limit, idle.limit, fault.retry_after, fault.retry_after
             )
-            return "", reply, exhausted if fault.kind is FaultKind.TOO_MANY_REQUESTS else idle
+            return reply, exhausted if fault.kind is FaultKind.TOO_MANY_REQUESTS else idle
         token, problem = self._tokens.check(request.headers.get("authorization"), now)
-        if problem is not None:
+        if token is None or problem is not None:
+            problem = problem or TokenProblem.MISSING
             refusal = Problem(401, problem.value, _TOKEN_MESSAGES[problem])
-            return "", error_reply(refusal, correlation_id), idle
-        assert token is not None  # check() returns a token whenever there is no problem
+            return error_reply(refusal, correlation_id), idle
         budget = self._limiter.take(token, now)
         if not budget.allowed:
-            return token, self._too_many(budget.limit, budget.retry_after, correlation_id), budget
-        return token, None, budget
+            return self._too_many(budget.limit, budget.retry_after, correlation_id), budget
+        return None, budget
 
     def _fault_reply(
         self, kind: FaultKind, status: int, retry_after: int, correlation_id: str
@@ -251,21 +266,6 @@ class Simulator:
         )
         return error_reply(problem, correlation_id).with_headers(("Retry-After", str(retry_after)))
 
-    def _route(
-        self, request: HttpRequest, now: float, token: str, correlation_id: str
-    ) -> tuple[str, Reply]:
-        for method, pattern, label, handler in self._handlers.routes:
-            match = pattern.fullmatch(request.path)
-            if match and method == request.method:
-                call = Call(request, now, token, match.groupdict(), correlation_id)
-                try:
-                    return label, handler(call)
-                except Problem as problem:
-                    return label, error_reply(problem, correlation_id)
-        return "unmatched", error_reply(
-            not_found(f"{request.method} {request.path}"), correlation_id
-        )
-
     def _record(self, request: HttpRequest, now: float, reply: Reply, route: str) -> None:
         recorded = RecordedRequest(
             method=request.method,
@@ -278,9 +278,7 @@ class Simulator:
             body=request.body,
         )
         with self._lock:
-            self._recorder.record(
-                recorded, route if route != "gate" else f"{request.method} {request.path}"
-            )
+            self._recorder.record(recorded, route)
 
     # -- helpers for handlers ------------------------------------------------------------
 
@@ -288,7 +286,7 @@ class Simulator:
         """The state lock (handlers hold it while they touch shared state)."""
         return self._lock
 
-    def take_fault(self, kind: FaultKind) -> Any:
+    def take_fault(self, kind: FaultKind) -> FaultRule | None:
         """The fault rule that applies to this occasion, if any (call under the lock)."""
         return self._fault_state.take(kind)
 
@@ -308,4 +306,4 @@ class SharedState:
 
     exports: dict[str, Export]
     jobs: dict[str, Job] = field(default_factory=dict)
-    downloads: dict[str, bytes] = field(default_factory=dict)
+    downloads: OrderedDict[str, bytes] = field(default_factory=OrderedDict)

@@ -3,15 +3,20 @@
 * POST validates every required ReportingExportJobRequest field, the enums, the interval,
   period and IANA time zone, `selectedColumns` against the view's column ids, unknown
   ViewFilter members (400 `invalid.property`) and the view's `requiredFilters`
-  (400 `bad.request` naming the filter). It answers 200 with status SUBMITTED.
+  (400 `bad.request` naming the filter). It answers 200 with status SUBMITTED (200 is
+  inferred from "successful operation", UNVERIFIED). Which views require which filters
+  is the simulator's choice (see `reports.py`); server-side rules are UNVERIFIED.
 * Status: SUBMITTED for the first quarter of `export_latency`, then RUNNING with a rising
   percentageComplete, then COMPLETED (or FAILED under `export_fail`) with a `downloadUrl`
   of `{api}/api/v2/downloads/{downloadId}` (the real host is `apps.{env}`, §2.6).
-* The listing is newest first (order UNVERIFIED) and starts with older exports "not made
-  by this client" so that a client has to page and pick its own by id.
-* Downloads redirect (303) to a pre-signed URL on the storage listener:
+* The listing is newest first (order UNVERIFIED), pageSize default 25 and at most 100
+  (the maximum is ours), and starts with older exports "not made by this client" so that
+  a client has to page and pick its own by id.
+* Downloads redirect (303; the redirect status is UNVERIFIED) to a pre-signed URL on the
+  storage listener, or answer UrlResponse `{url}` with `issueRedirect=false`:
   `{storage}/exports/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=...&X-Amz-Expires=900
-  &X-Amz-Signature=<hex>`; the signature is an HMAC over key, date and expiry.
+  &X-Amz-Signature=<hex>`; the signature is an HMAC over key, date and expiry, and the
+  URL stops working 900 s after it was issued (S3-style; Genesys' expiry is UNVERIFIED).
 """
 
 from __future__ import annotations

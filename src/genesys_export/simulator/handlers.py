@@ -12,6 +12,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from genesys_export.simulator import exports, jobs, reports
@@ -27,12 +28,23 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 Handler = Callable[["Call"], Reply]
 EXPORT_PAGE_SIZE_MAX = 100
+_CACHED_FILES = 4
 _JOBS = "/api/v2/analytics/{kind}/details/jobs"
 _EXPORTS = "/api/v2/analytics/reporting/exports"
 # The listing envelope of the limits endpoints is our assumption: the contract gives only
 # the Limit model (errors.json) and the paths (§6.1); a page of entities like every other
-# Genesys listing is the most likely shape.
+# Genesys listing is the most likely shape. The analytics keys and values are the
+# simulator's own limits (the contract found no analytics limit names or values, §6.2).
 _LIMITS_PATH = "/api/v2/organizations/limits/namespaces/{namespace}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched route: its label (method + path template), handler and path parameters."""
+
+    label: str
+    handler: Handler
+    params: dict[str, str]
 
 
 class Handlers:
@@ -59,6 +71,14 @@ class Handlers:
     def _add(self, method: str, template: str, handler: Handler) -> None:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
         self.routes.append((method, re.compile(regex), f"{method} {template}", handler))
+
+    def match(self, request: HttpRequest) -> Route | None:
+        """The route of a request; first match wins (so .../availability beats {jobId})."""
+        for method, pattern, label, handler in self.routes:
+            found = pattern.fullmatch(request.path)
+            if found and method == request.method:
+                return Route(label, handler, found.groupdict())
+        return None
 
     # -- details jobs --------------------------------------------------------------------
 
@@ -271,13 +291,18 @@ class Handlers:
             return None
 
     def _file(self, export: exports.Export) -> bytes:
-        cached = self.sim.state.downloads.get(export.download_id)
+        downloads = self.sim.state.downloads
+        with self.sim.locked():
+            cached = downloads.get(export.download_id)
         if cached is None:
-            if export.fields["exportFormat"] == "PDF":
-                cached = _PDF
-            else:
-                cached = self.sim.dataset.report_csv(export.fields)
-            self.sim.state.downloads[export.download_id] = cached
+            pdf = export.fields["exportFormat"] == "PDF"
+            cached = _PDF if pdf else self.sim.dataset.report_csv(export.fields)
+        with self.sim.locked():
+            # Files can be large (report_rows is a benchmark knob): keep the last few only.
+            downloads[export.download_id] = cached
+            downloads.move_to_end(export.download_id)
+            while len(downloads) > _CACHED_FILES:
+                downloads.popitem(last=False)
         return cached
 
 

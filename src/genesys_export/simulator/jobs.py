@@ -5,10 +5,12 @@ then PENDING, then FULFILLED (or FAILED under a `fail_job` fault). DELETE makes 
 CANCELLED. A job EXPIRED `job_retention` seconds after submission (the retention is
 UNVERIFIED; 24 h here), or under an `expire` fault the first time its results are asked
 for. Errors on `/results` (codes UNVERIFIED): 400 `bad.request` while the job is not
-FULFILLED, 404 `not.found` once it has EXPIRED.
+FULFILLED, 404 `not.found` once it has EXPIRED. DELETE answers 204 (the contract only
+says "Deleted", most likely 204).
 
 Results are the dataset's records for the interval, fixed when first read. Pages hold
-`pageSize` items (default 100, at most `page_size_max`), ordered by conversationStart
+`pageSize` items (default 100, at most `page_size_max`; both UNVERIFIED, §3.4; beyond the
+maximum is 400 `invalid.query.param.value`), ordered by conversationStart
 (`order: desc` reverses) or by userId; the cursor is opaque and the last page has none.
 An empty page omits its `conversations` / `userDetails` array (UNVERIFIED either way).
 

@@ -5,10 +5,11 @@ listener (the pre-signed download host) on its own port, each a ThreadingHTTPSer
 speaking HTTP/1.1 with keep-alive, in background threads. Leaving the `with` block
 closes open connections and joins every thread, so no socket outlives it.
 
-`Simulator.wsgi_app` is not here: see `wsgi_app()` below, which adapts a Simulator to
-WSGI for `httpx.WSGITransport`. It routes by Host header: the storage URL's host goes to
-the storage handler, any other host to the API. A `drop` fault raises
-ConnectionResetError there, since WSGI cannot close a connection unanswered.
+`wsgi_app(sim)` adapts a Simulator to WSGI for `httpx.WSGITransport` (in-process, no
+port). It routes by Host header: the host of `sim.storage_url` (by default
+`storage.simulator.invalid` when the simulator is not served) goes to the storage
+handler, any other host to the API. A `drop` fault raises ConnectionResetError there,
+since WSGI cannot close a connection unanswered.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.status != 204:  # RFC 9110: no Content-Length on 204
+            self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command == "HEAD":
             return

@@ -6,7 +6,9 @@ secret) is refused with 400 `invalid_request`, because the official SDKs never s
 and a client that does is misreading the contract. Wrong credentials get 401
 `invalid_client` (status UNVERIFIED: the contract leaves 400 vs 401 open).
 Tokens are random opaque strings that expire `token_ttl` seconds after issue, measured
-on the simulator's clock.
+on the simulator's clock. The response is `{access_token, token_type: "bearer",
+expires_in: token_ttl}`; the casing of "bearer" and whether a live token reports exactly
+the configured lifetime are UNVERIFIED (§1.2, §8).
 """
 
 from __future__ import annotations
