@@ -190,13 +190,13 @@ def test_options_naming_absent_columns_or_types_are_refused(tmp_path: Path) -> N
 
 def test_identical_rows_get_distinct_stable_row_hashes(tmp_path: Path) -> None:
     """Without key columns, `_row_hash` keys rows; repeats stay distinct, reruns agree."""
-    rows = "q1,5\nq2,6\nq1,5\n" * 400  # repeats within and across blocks
+    rows = "q1,5\nq2,6\nq1,5\n" * 60_000  # repeats within a block, across blocks and groups
     path = write(tmp_path, "Queue,Offer\n" + rows)
     extras = {"_request_id": pa.scalar("req-1")}
-    first, stream = load(path, block_size=2048, extra_columns=extras)
-    again, _ = load(path, block_size=4096, extra_columns=extras)
+    first, stream = load(path, block_size=64 << 10, extra_columns=extras)
+    again, _ = load(path, block_size=1 << 20, extra_columns=extras)
     hashes = column(first, "_row_hash")
-    assert len(set(hashes)) == len(hashes) == 1200
+    assert len(set(hashes)) == len(hashes) == 180_000
     assert hashes == column(again, "_row_hash")
     other, _ = load(path, extra_columns={"_request_id": pa.scalar("req-2")})
     assert not set(hashes) & set(column(other, "_row_hash"))

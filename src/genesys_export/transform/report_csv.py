@@ -40,11 +40,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
+import os
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -74,10 +79,14 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
 }
 ROW_HASH = "_row_hash"
+_HEADER_BLOCK = 64 << 10
+_HASH_GROUP_ROWS = 1 << 17  # rows whose repeats are looked up together (~20 MB of batches)
+_PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
 
 _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
 _BOOL = r"^(?i:true|false)$"
 _CLOCK = r"^-?\d+:[0-5]\d:[0-5]\d(?:[.,]\d+)?$"
+_WHOLE_CLOCK = r"^\d+:[0-5]\d:[0-5]\d$"
 _ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _ISO_TZ = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _NUMERIC_DATE = r"^\d{1,2}[/.]\d{1,2}[/.]\d{2}(?:\d{2})?\b"
@@ -120,7 +129,9 @@ class CsvOptions:
     type_overrides: Mapping[str, str] = field(default_factory=dict, hash=False)
     key_columns: tuple[str, ...] = ()
     summary_last_row: bool = False
-    block_size: int = 4 << 20  # bytes per parsed block: the unit of memory and of batches
+    # Bytes per parsed block (a batch). pyarrow reads up to 32 blocks ahead, so memory grows
+    # with it: 1 MiB keeps read-ahead near 35 MB at full speed.
+    block_size: int = 1 << 20
 
     def __post_init__(self) -> None:
         if self.delimiter not in (",", ";"):
@@ -186,14 +197,16 @@ class ReportStream:
         self._numbers = _Numbers.for_locale(options.locale)
         self._counts: Counter[str] = Counter()
         self._ragged: list[pv.InvalidRow] = []
+        self._localizers: list[_Localizer] = []
         self._iterated = False
         headers = _read_header(path, options)
         self._file = pa.OSFile(str(path))  # not memory-mapped: mapped pages would count in RSS
         try:
             self._reader = self._open(headers)  # parses the first block: may find a ragged row
             self._pending = self._next_raw()
-            self._columns = _plan_columns(headers, self._sample(), options, self._numbers)
-            self._converters = [self._converter(c) for c in self._columns]
+            sample = self._sample()
+            self._columns = _plan_columns(headers, sample, options, self._numbers)
+            self._converters = [self._converter(c, sample) for c in self._columns]
             self.schema = self._build_schema()
             self._hasher = None if options.key_columns else _RowHasher(extras)
         except BaseException:
@@ -223,7 +236,7 @@ class ReportStream:
             summary_rows_removed=c["summary"],
             rows_missing_key=c["missing_key"],
             bytes_read=c["bytes"],
-            ambiguous_times=c["ambiguous"],
+            ambiguous_times=sum(localize.ambiguous for localize in self._localizers),
         )
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -313,20 +326,49 @@ class ReportStream:
         return summary
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
+        """Finished batches; without key columns, grouped so repeats are found in bulk."""
         try:
-            raw, self._pending = self._pending, None
-            while raw is not None:
-                following = self._next_raw()
-                batch = self._normalize(raw, is_last=following is None)
-                if batch.num_rows:
-                    yield batch
-                raw = following
+            group: list[pa.RecordBatch] = []
+            for data in self._normalized():
+                group.append(data)
+                if self._hasher is None or sum(b.num_rows for b in group) >= _HASH_GROUP_ROWS:
+                    yield from self._finish(group)
+                    group = []
+            yield from self._finish(group)
         finally:
             self.close()
 
+    def _normalized(self) -> Iterator[pa.RecordBatch]:
+        """Data columns per block; the next block is parsed on a thread meanwhile (one ahead)."""
+        # Arrow kernels release the GIL: columns convert in parallel, one per core.
+        workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="report-csv")
+        parser = ThreadPoolExecutor(1, thread_name_prefix="report-csv-parse")
+        with parser, workers:
+            raw, self._pending = self._pending, None
+            while raw is not None:
+                ahead = parser.submit(self._next_raw)
+                # Only a "last row is the summary" rule has to wait for the lookahead.
+                is_last = self._options.summary_last_row and ahead.result() is None
+                yield self._normalize(raw, workers, is_last=is_last)
+                raw = ahead.result()
+
+    def _finish(self, group: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """Key checks or row hashes, then the run and extra columns."""
+        hashes = self._hasher(group) if self._hasher is not None and group else None
+        for i, data in enumerate(group):
+            if hashes is not None:
+                data = data.append_column(ROW_HASH, hashes[i])
+            else:
+                self._count_missing_keys(data)
+            if data.num_rows:
+                yield self._with_meta_columns(data)
+
     # -- normalizing ------------------------------------------------------------------------
 
-    def _normalize(self, raw: pa.RecordBatch, *, is_last: bool) -> pa.RecordBatch:
+    def _normalize(
+        self, raw: pa.RecordBatch, workers: ThreadPoolExecutor, *, is_last: bool
+    ) -> pa.RecordBatch:
+        """One block's text columns -> typed data columns, without its summary rows."""
         first_record = self._counts["records"]
         self._counts["records"] += raw.num_rows
         summary = self._summary_rows(raw, maybe_last=is_last)
@@ -336,13 +378,16 @@ class ReportStream:
             self._counts["summary"] += removed
             positions = pc.indices_nonzero(pc.invert(summary))
             raw = raw.filter(pc.invert(summary))
-        arrays = [
-            self._convert(column, convert, raw.column(column.position), first_record, positions)
-            for column, convert in zip(self._columns, self._converters, strict=True)
-        ]
+
+        def convert(i: int) -> pa.Array:
+            column = self._columns[i]
+            values = raw.column(column.position)
+            return self._convert(column, self._converters[i], values, first_record, positions)
+
+        arrays = list(workers.map(convert, range(len(self._columns))))
         data = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self._columns])
         self._counts["rows"] += data.num_rows
-        return self._with_meta_columns(data)
+        return data
 
     def _convert(
         self,
@@ -367,30 +412,29 @@ class ReportStream:
             f"{{{column.name!r}: 'string'}} (or the right type) for this column"
         )
 
-    def _converter(self, column: _Column) -> Callable[[pa.Array], pa.Array]:
-        kind = column.kind
-        if kind == "int64" or kind == "float64":
-            target = ARROW_TYPES[kind]
-            return lambda values: self._numbers.parse(values, target)
-        if kind == "duration":
-            return lambda values: _parse_duration(values, self._numbers)
-        if kind == "bool":
+    def _converter(
+        self, column: _Column, sample: pa.RecordBatch | None
+    ) -> Callable[[pa.Array], pa.Array]:
+        values = sample.column(column.position) if sample is not None else pa.array([], pa.string())
+        if column.kind == "int64" or column.kind == "float64":
+            return _NumberParser(self._numbers, ARROW_TYPES[column.kind], values)
+        if column.kind == "duration":
+            return partial(
+                _parse_duration, numbers=_NumberParser(self._numbers, pa.float64(), values)
+            )
+        if column.kind == "bool":
             return _parse_bool
-        if kind == "timestamp":
-            localize = _Localizer(self._options.time_zone, self._counts)
-            layout = column.layout or "iso"
-            return lambda values: _parse_timestamp(values, layout, localize)
+        if column.kind == "timestamp":
+            localize = _Localizer(self._options.time_zone)
+            self._localizers.append(localize)
+            return _TimestampParser(column.layout or "iso", localize)
         return lambda values: values
 
     def _with_meta_columns(self, data: pa.RecordBatch) -> pa.RecordBatch:
-        if self._hasher is not None:
-            data = data.append_column(ROW_HASH, self._hasher(data))
-        else:
-            self._count_missing_keys(data)
         table = with_run_columns(pa.Table.from_batches([data]), self._ctx)
         for name, value in self._extras.items():
             table = table.append_column(name, pa.repeat(value, table.num_rows))
-        columns = [c.combine_chunks() for c in table.columns]
+        columns = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in table.columns]
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def _count_missing_keys(self, data: pa.RecordBatch) -> None:
@@ -424,17 +468,25 @@ def _parse_options(
 
 
 def _read_header(path: Path, options: CsvOptions) -> list[str]:
-    """The header as pyarrow parses it (BOM dropped, quotes resolved)."""
+    """The header as pyarrow parses it (BOM dropped, quotes resolved).
+
+    Opening a reader parses (and type-infers) a first block, so a small block is tried
+    first; a first row longer than it needs the configured block size.
+    """
     parse = _parse_options(options, lambda row: "skip")  # ragged rows: reported when read
-    try:
-        with pa.OSFile(str(path)) as source:
-            read = pv.ReadOptions(use_threads=False, block_size=options.block_size)
-            reader = pv.open_csv(source, read_options=read, parse_options=parse)
-            return list(reader.schema.names)
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV" in str(exc):
-            raise SchemaMismatch(f"report CSV {path.name} is empty: no header row") from exc
-        raise SchemaMismatch(f"report CSV {path.name} could not be read: {exc}") from exc
+    small = min(_HEADER_BLOCK, options.block_size)
+    for block_size in dict.fromkeys((small, options.block_size)):
+        try:
+            with pa.OSFile(str(path)) as source:
+                read = pv.ReadOptions(use_threads=False, block_size=block_size)
+                reader = pv.open_csv(source, read_options=read, parse_options=parse)
+                return list(reader.schema.names)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV" in str(exc):
+                raise SchemaMismatch(f"report CSV {path.name} is empty: no header row") from exc
+            if block_size == options.block_size:
+                raise SchemaMismatch(f"report CSV {path.name} could not be read: {exc}") from exc
+    raise AssertionError("unreachable: the last block size raises or returns")
 
 
 def snake_case(header: str) -> str:
@@ -514,14 +566,17 @@ def _infer(
     layout = _timestamp_layout(values, month_first)
     if layout is not None:
         return "timestamp", layout
-    if _all_match(values, numbers.int_pattern):
+    if _all_match(values, numbers.pattern(integer=True)):
         return ("float64" if _RATIO_WORDS & set(words) else "int64"), None
-    if _all_match(values, numbers.float_pattern):
+    if _all_match(values, numbers.pattern(integer=False)):
         return "float64", None
     return "string", None
 
 
 def _all_match(values: pa.Array, pattern: str) -> bool:
+    """Every non-null value matches; a mismatch among the first 1000 answers early."""
+    if len(values) > 1000 and not pc.all(pc.match_substring_regex(values[:1000], pattern)).as_py():
+        return False
     return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
 
 
@@ -549,7 +604,7 @@ def _timestamp_layout(values: pa.Array, month_first: bool) -> str | None:
 
 @dataclass(frozen=True)
 class _Numbers:
-    """A locale's decimal mark and digit-group separators."""
+    """A locale's decimal mark and the digit-group marks it may use."""
 
     decimal: str
     grouping: str
@@ -561,58 +616,94 @@ class _Numbers:
             return cls(",", ". \u00a0\u202f")
         return cls(".", ",' \u00a0\u202f\u2019")
 
-    @property
-    def int_pattern(self) -> str:
-        return rf"^-?(?:0|[1-9]\d*|[1-9]\d{{0,2}}(?:[{self.grouping}]\d{{3}})+)$"
-
-    @property
-    def float_pattern(self) -> str:
-        whole = rf"(?:0|[1-9]\d*|[1-9]\d{{0,2}}(?:[{self.grouping}]\d{{3}})+)"
+    def pattern(self, *, integer: bool, marks: str | None = None) -> str:
+        """A whole value in this locale; `marks` narrows the group marks (faster regex)."""
+        group = self.grouping if marks is None else marks.replace("%", "")
+        whole = r"0|[1-9]\d*" + (rf"|[1-9]\d{{0,2}}(?:[{group}]\d{{3}})+" if group else "")
+        if integer:
+            return rf"^-?(?:{whole})$"
         point = re.escape(self.decimal)
-        return rf"^-?(?:{whole}(?:{point}\d+)?|{point}\d+)(?:[eE][-+]?\d+)?\s?%?$"
+        number = rf"^-?(?:(?:{whole})(?:{point}\d+)?|{point}\d+)(?:[eE][-+]?\d+)?"
+        return number + _PERCENT
 
-    def parse(self, values: pa.Array, target: pa.DataType) -> pa.Array:
-        """Text in this locale -> numbers; grouping is checked before it is removed."""
-        plain = self.decimal == "." or not pc.any(pc.match_substring(values, ".")).as_py()
-        if plain:
+    def marks_in(self, values: pa.Array) -> str:
+        """The group marks and `%` that occur in `values`."""
+        return "".join(
+            m for m in self.grouping + "%" if pc.any(pc.match_substring(values, m)).as_py()
+        )
+
+
+class _NumberParser:
+    """One numeric column: text in the locale -> int64 or float64.
+
+    The common case, no group marks, is one cast. Otherwise the values are first checked
+    against the locale's grouping (so en-US `1,5` or de-DE `1.5` is an error, not 15), then
+    the marks are removed. Which marks occur is learnt from the sample and widened on demand.
+    """
+
+    def __init__(self, numbers: _Numbers, target: pa.DataType, sample: pa.Array) -> None:
+        self._numbers, self._target = numbers, target
+        self._marks = numbers.marks_in(sample)
+        self._plain = not self._marks
+
+    def __call__(self, values: pa.Array) -> pa.Array:
+        if self._plain and self._may_be_plain(values):
             try:
-                text = values if self.decimal == "." else pc.replace_substring(values, ",", ".")
-                return pc.cast(text, target)
+                return pc.cast(self._point(values), self._target)
             except pa.ArrowInvalid:
-                pass  # grouping, a percent sign or a bad value: the careful path decides
-        pattern = self.int_pattern if pa.types.is_integer(target) else self.float_pattern
-        if not _all_match(values.drop_null(), pattern):
-            raise _Unfit
-        text = pc.replace_substring_regex(values, rf"[{self.grouping}%\s]", "")
-        if self.decimal == ",":
-            text = pc.replace_substring(text, ",", ".")
-        return pc.cast(text, target)
+                self._plain = False  # a failed cast costs a full pass: don't retry per block
+        if not self._fits(values):
+            self._marks = self._numbers.marks_in(values)
+            if not self._fits(values):
+                raise _Unfit
+        for mark in self._marks:
+            values = pc.replace_substring(values, mark, "")
+        return pc.cast(self._point(values), self._target)
+
+    def _may_be_plain(self, values: pa.Array) -> bool:
+        # In a comma-decimal locale a "." is a group mark: 1.5 must not pass as 1.5.
+        return self._numbers.decimal == "." or not pc.any(pc.match_substring(values, ".")).as_py()
+
+    def _point(self, values: pa.Array) -> pa.Array:
+        return values if self._numbers.decimal == "." else pc.replace_substring(values, ",", ".")
+
+    def _fits(self, values: pa.Array) -> bool:
+        integer = pa.types.is_integer(self._target)
+        return _all_match(values, self._numbers.pattern(integer=integer, marks=self._marks))
 
 
-def _parse_duration(values: pa.Array, numbers: _Numbers) -> pa.Array:
+def _parse_duration(values: pa.Array, numbers: _NumberParser) -> pa.Array:
     """`h:mm:ss[.fff]` (hours may pass 24) or plain milliseconds -> int64 ms."""
+    if _all_match(values, _WHOLE_CLOCK):  # the usual form: arithmetic on hhmmss as a number
+        hhmmss = pc.cast(pc.replace_substring(values, ":", ""), pa.int64())
+        hours = pc.divide(hhmmss, 10_000)
+        minutes_seconds = pc.subtract(hhmmss, pc.multiply(hours, 10_000))
+        minutes = pc.divide(minutes_seconds, 100)
+        seconds = pc.subtract(minutes_seconds, pc.multiply(minutes, 100))
+        total = pc.add(pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60), seconds)
+        return pc.multiply(total, 1000)
     parts = pc.split_pattern(values, ":", max_splits=2)
     clock = pc.fill_null(pc.equal(pc.list_value_length(parts), 3), False)
     n_clock = pc.sum(clock).as_py() or 0
     if n_clock == len(values):
         return _clock_ms(parts)
     plain = pc.if_else(clock, pa.scalar(None, pa.string()), values)
-    ms = pc.cast(pc.round(numbers.parse(plain, pa.float64())), pa.int64())
+    ms = pc.cast(pc.round(numbers(plain)), pa.int64())
     if n_clock == 0:
         return ms
     return pc.replace_with_mask(ms, clock, _clock_ms(pc.filter(parts, clock)))
 
 
 def _clock_ms(parts: pa.Array) -> pa.Array:
+    """[h, mm, ss.fff] lists -> ms; a leading `-` negates."""
     hours_text = pc.list_element(parts, 0)
     hours = pc.abs(pc.cast(hours_text, pa.int64()))
     minutes = pc.cast(pc.list_element(parts, 1), pa.int64())
-    seconds_text = pc.replace_substring(pc.list_element(parts, 2), ",", ".")
-    seconds = pc.cast(seconds_text, pa.float64())
-    if not pc.all(pc.and_(pc.less(minutes, 60), pc.less(seconds, 60))).as_py():
-        raise _Unfit
-    if pc.any(pc.less(minutes, 0)).as_py() or pc.any(pc.less(seconds, 0)).as_py():
-        raise _Unfit
+    seconds = pc.cast(pc.replace_substring(pc.list_element(parts, 2), ",", "."), pa.float64())
+    for part in (minutes, seconds):
+        low, high = pc.min_max(part).values()
+        if low.is_valid and (low.as_py() < 0 or high.as_py() >= 60):
+            raise _Unfit
     total = pc.add(
         pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000),
         pc.cast(pc.round(pc.multiply(seconds, 1000)), pa.int64()),
@@ -629,16 +720,26 @@ def _parse_bool(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), true)
 
 
-def _parse_timestamp(
-    values: pa.Array, layout: str, localize: Callable[[pa.Array], pa.Array]
-) -> pa.Array:
-    if layout == "iso_tz":  # the value says its offset: no zone rules needed
-        return pc.cast(pc.cast(values, pa.timestamp("ns", "UTC")), UTC_MS, safe=False)
-    if layout == "iso":
-        local = pc.cast(pc.cast(values, pa.timestamp("ns")), pa.timestamp("ms"), safe=False)
-    else:
-        local = pc.strptime(values, format=layout, unit="ms")
-    return localize(local)
+class _TimestampParser:
+    """One timestamp column's text in its layout -> `timestamp[ms, UTC]`."""
+
+    def __init__(self, layout: str, localize: _Localizer) -> None:
+        self._layout, self._localize = layout, localize
+        self._unit = "ms"  # "ns" once a value carries sub-millisecond digits (then truncated)
+
+    def __call__(self, values: pa.Array) -> pa.Array:
+        if self._layout not in ("iso", "iso_tz"):
+            return self._localize(pc.strptime(values, format=self._layout, unit="ms"))
+        zone = "UTC" if self._layout == "iso_tz" else None
+        try:
+            parsed = pc.cast(values, pa.timestamp(self._unit, zone))
+        except pa.ArrowInvalid:
+            if self._unit == "ns":
+                raise
+            self._unit = "ns"
+            parsed = pc.cast(values, pa.timestamp("ns", zone))
+        parsed = pc.cast(parsed, pa.timestamp("ms", zone), safe=False)
+        return parsed if zone else self._localize(parsed)  # an offset in the value wins
 
 
 class _Localizer:
@@ -650,29 +751,46 @@ class _Localizer:
     ends. A time in a spring-forward gap cannot come from a real export: it is an error.
     """
 
-    def __init__(self, time_zone: str, counts: Counter[str]) -> None:
-        self._zone, self._counts = time_zone, counts
+    def __init__(self, time_zone: str) -> None:
+        self._name, self._zone = time_zone, ZoneInfo(time_zone)
+        self.ambiguous = 0
         self._second_pass = False
         self._previous: int | None = None  # last ambiguous local value, if the last row was
 
     def __call__(self, local: pa.Array) -> pa.Array:
         early = pc.assume_timezone(
-            local, timezone=self._zone, ambiguous="earliest", nonexistent="raise"
+            local, timezone=self._name, ambiguous="earliest", nonexistent="raise"
         )
-        if self._zone in ("UTC", "Etc/UTC", "GMT"):
-            return pc.cast(early, UTC_MS)
-        late = pc.assume_timezone(
-            local, timezone=self._zone, ambiguous="latest", nonexistent="raise"
-        )
-        ambiguous = pc.indices_nonzero(pc.fill_null(pc.not_equal(early, late), False))
-        if len(ambiguous) == 0:
+        repeated = self._in_repeated_hour(local)
+        if repeated is None:
             self._previous = None
             return pc.cast(early, UTC_MS)
-        self._counts["ambiguous"] += len(ambiguous)
-        later = self._second_pass_rows(ambiguous.to_pylist(), local, len(local))
+        late = pc.assume_timezone(
+            local, timezone=self._name, ambiguous="latest", nonexistent="raise"
+        )
+        rows = pc.indices_nonzero(repeated).to_pylist()
+        self.ambiguous += len(rows)
+        later = self._second_pass_rows(rows, local, len(local))
+        if not later:
+            return pc.cast(early, UTC_MS)
         mask = pa.array([i in later for i in range(len(local))])
-        result = pc.replace_with_mask(early, mask, pc.filter(late, mask)) if later else early
-        return pc.cast(result, UTC_MS)
+        return pc.cast(pc.replace_with_mask(early, mask, pc.filter(late, mask)), UTC_MS)
+
+    def _in_repeated_hour(self, local: pa.Array) -> pa.Array | None:
+        """True where a local time falls in a repeated hour; None when none does (usual)."""
+        low, high = pc.min_max(pc.cast(local, pa.int64())).values()
+        if not low.is_valid:
+            return None
+        repeated = None
+        for start, end in _repeated_hours(self._zone, low.as_py(), high.as_py()):
+            inside = pc.and_(
+                pc.greater_equal(local, pa.scalar(start, local.type)),
+                pc.less(local, pa.scalar(end, local.type)),
+            )
+            repeated = inside if repeated is None else pc.or_(repeated, inside)
+        if repeated is None or not pc.any(repeated).as_py():
+            return None
+        return pc.fill_null(repeated, False)
 
     def _second_pass_rows(self, rows: list[int], local: pa.Array, n: int) -> set[int]:
         values = pc.cast(pc.take(local, pa.array(rows)), pa.int64()).to_pylist()
@@ -691,6 +809,43 @@ class _Localizer:
         return later
 
 
+def _repeated_hours(zone: ZoneInfo, low: int, high: int) -> list[tuple[int, int]]:
+    """Local wall-clock ranges [start, end) in ms that occur twice between low and high.
+
+    Local values are epoch milliseconds of the wall clock read as UTC. Scans day by day
+    for a fall in the UTC offset, then bisects to the second.
+    """
+    day = timedelta(days=1)
+    instant = datetime.fromtimestamp(low // 1000, UTC) - 2 * day
+    last = datetime.fromtimestamp(high // 1000, UTC) + 2 * day
+    windows = []
+    while instant < last:
+        before, after = _offset(zone, instant), _offset(zone, instant + day)
+        if after < before:
+            change = _offset_change(zone, instant, instant + day)
+            start = change + after  # the wall clock jumps back from change + before
+            windows.append((_epoch_ms(start), _epoch_ms(change + before)))
+        instant += day
+    return windows
+
+
+def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _offset_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
+    """The first instant in (low, high] with the offset of `high` (bisection)."""
+    target = _offset(zone, high)
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        low, high = (low, middle) if _offset(zone, middle) == target else (middle, high)
+    return high.replace(microsecond=0)
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
 # -- row hash -----------------------------------------------------------------------------
 
 
@@ -698,8 +853,9 @@ class _RowHasher:
     """`_row_hash`: sha256 of a row's normalized values and the file's extra columns.
 
     Identical rows stay distinct: the n-th repeat (n >= 1) hashes its text plus `n`. Repeats
-    are found through a 64-bit hash of every earlier row (8 bytes a row, the only state that
-    grows with the file). sha256 runs in DuckDB, which hashes in parallel.
+    are found through a 64-bit hash of every earlier row, kept as Arrow arrays (8 bytes a
+    row: the only state that grows with the file) and probed by DuckDB once per group of
+    rows, not per row. DuckDB also computes the sha256s, in parallel.
     """
 
     def __init__(self, extras: Mapping[str, pa.Scalar]) -> None:
@@ -707,39 +863,56 @@ class _RowHasher:
         self._db = duckdb.connect()
         self._seen: list[pa.Array] = []
 
-    def __call__(self, data: pa.RecordBatch) -> pa.Array:
+    def __call__(self, group: list[pa.RecordBatch]) -> list[pa.Array]:
+        """The row hashes of each batch of a group."""
+        text = pa.concat_arrays([self._text(data) for data in group])
+        result = self._query(
+            "select sha256(t) as h, hash(t) as k from rows", rows=pa.table({"t": text})
+        )
+        digests, keys = result.column("h").combine_chunks(), result.column("k").combine_chunks()
+        repeats = self._repeats(keys)
+        if repeats:
+            mask = pa.array([i in repeats for i in range(len(digests))])
+            rehashed = [
+                hashlib.sha256(f"{text[i].as_py()}{_ROW_SEPARATOR}{n}".encode()).hexdigest()
+                for i, n in sorted(repeats.items())
+            ]
+            digests = pc.replace_with_mask(digests, mask, pa.array(rehashed, pa.string()))
+        starts = list(itertools.accumulate((data.num_rows for data in group), initial=0))
+        return [digests.slice(a, b - a) for a, b in itertools.pairwise(starts)]
+
+    def _text(self, data: pa.RecordBatch) -> pa.Array:
         texts = [pc.cast(column, pa.string()) for column in data.columns]
-        text = pc.binary_join_element_wise(
+        return pc.binary_join_element_wise(
             pa.scalar(self._prefix),
             *texts,
             _ROW_SEPARATOR,
             null_handling="replace",
             null_replacement=_NULL_MARK,
         )
-        self._db.register("report_rows", pa.table({"t": text}))
-        hashed = self._db.sql("select sha256(t) as h, hash(t) as k from report_rows")
-        result = hashed.to_arrow_table()
-        self._db.unregister("report_rows")
-        digests, keys = result.column("h").combine_chunks(), result.column("k").combine_chunks()
-        repeats = self._repeats(keys)
-        if not repeats:
-            return digests
-        mask = pa.array([i in repeats for i in range(len(digests))])
-        rehashed = [
-            hashlib.sha256(f"{text[i].as_py()}{_ROW_SEPARATOR}{n}".encode()).hexdigest()
-            for i, n in sorted(repeats.items())
-        ]
-        return pc.replace_with_mask(digests, mask, pa.array(rehashed, pa.string()))
+
+    def _query(self, sql: str, **tables: pa.Table) -> pa.Table:
+        for name, table in tables.items():
+            self._db.register(name, table)
+        try:
+            return self._db.sql(sql).to_arrow_table()
+        finally:
+            for name in tables:
+                self._db.unregister(name)
 
     def _repeats(self, keys: pa.Array) -> dict[int, int]:
         """Row -> how many identical rows came before it, for rows that repeat one."""
-        earlier = pa.chunked_array(self._seen, pa.uint64()) if self._seen else None
+        hits: list[int] = []
+        if self._seen:
+            earlier = pa.table({"k": pa.chunked_array(self._seen, pa.uint64())})
+            sql = "select k from earlier semi join batch using (k)"
+            hits = (
+                self._query(sql, earlier=earlier, batch=pa.table({"k": keys})).column(0).to_pylist()
+            )
         self._seen.append(keys)
-        hits = pc.filter(earlier, pc.is_in(earlier, value_set=keys)) if earlier else None
-        within = pc.count_distinct(keys).as_py() < len(keys)
-        if not within and (hits is None or len(hits) == 0):
+        if not hits and pc.count_distinct(keys).as_py() == len(keys):
             return {}
-        counts = Counter(hits.to_pylist() if hits is not None else [])
+        counts = Counter(hits)
         repeats = {}
         for row, key in enumerate(keys.to_pylist()):
             if counts[key]:
