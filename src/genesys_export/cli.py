@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -64,7 +65,7 @@ def cli(verbose: int, quiet: bool) -> None:
     setup_logging(verbose, quiet)
 
 
-def _exporter(as_json: bool) -> Any:
+def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
     from genesys_export.exporter import Exporter
     from genesys_export.progress import LiveProgress, LogProgress
 
@@ -73,7 +74,10 @@ def _exporter(as_json: bool) -> Any:
             return LiveProgress(api.stats, api.budget)
         return LogProgress()
 
-    return Exporter.from_env(progress_factory=progress)
+    from genesys_export.config import Settings
+
+    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
+    return Exporter(Settings.from_env(environ), progress_factory=progress)
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -246,7 +250,8 @@ def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     from genesys_export.sync import run_sync
 
     config = load_sync_config(config_path)
-    result = run_sync(_exporter(as_json), config, strict_notify=strict_notify)
+    exporter = _exporter(as_json, config.genesys.as_environ())
+    result = run_sync(exporter, config, strict_notify=strict_notify)
     _print_summary(result.summary, as_json)
 
 
@@ -257,17 +262,21 @@ def plan() -> None:
 
 @plan.command("sync")
 @_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
-def plan_sync(config_path: Path | None) -> None:
+def plan_sync(config_path: Path | None, as_json: bool) -> None:
     """Plan a sync from the checkpoints in the destination.
 
     Example: genesys-export plan sync --config genesys-export.toml
     """
     from genesys_export.datasets import load_sync_config
-    from genesys_export.planning import plan_for_config, render_plan
+    from genesys_export.planning import plan_for_config, plan_rows, render_plan
 
-    config = load_sync_config(config_path)
-    render_plan(plan_for_config(config))
+    plans = plan_for_config(load_sync_config(config_path))
+    if as_json:
+        click.echo(json.dumps(plan_rows(plans), indent=2))
+    else:
+        render_plan(plans)
 
 
 @plan.command("export")

@@ -123,7 +123,26 @@ Dataset = Annotated[
 ]
 
 
+class Connection(_Strict):
+    """Where the org is. Secrets stay in the environment; the environment wins."""
+
+    region: str | None = None
+    client_id: str | None = None
+    api_url: str | None = None
+    login_url: str | None = None
+
+    def as_environ(self) -> dict[str, str]:
+        names = {
+            "region": "GENESYS_REGION",
+            "client_id": "GENESYS_CLIENT_ID",
+            "api_url": "GENESYS_API_URL",
+            "login_url": "GENESYS_LOGIN_URL",
+        }
+        return {names[k]: v for k, v in self.model_dump().items() if v}
+
+
 class SyncConfig(_Strict):
+    genesys: Connection = Connection()
     destination: Destination = Destination()
     run: RunOptions = RunOptions()
     datasets: dict[str, Dataset]

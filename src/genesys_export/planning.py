@@ -73,16 +73,24 @@ def plan_for_export(
     )
 
 
+def plan_rows(plans: list[DatasetPlan]) -> list[dict[str, Any]]:
+    return [
+        {
+            "dataset": p.name,
+            "kind": p.kind,
+            "interval": p.interval.iso() if p.interval else None,
+            "chunks": p.chunks,
+            "requests": p.requests,
+            "seconds": round(p.seconds, 1),
+        }
+        for p in plans
+    ]
+
+
 def render_plan(plans: list[DatasetPlan], console: Console | None = None) -> None:
-    table = Table(
-        "dataset",
-        "kind",
-        "interval",
-        "chunks / jobs",
-        "requests (est.)",
-        "time (est.)",
-        title="plan (nothing was called)",
-    )
+    table = Table(title="plan (nothing was called)")
+    for name in ("dataset", "kind", "interval", "chunks / jobs", "requests (est.)", "time (est.)"):
+        table.add_column(name, overflow="fold")
     for p in plans:
         table.add_row(
             p.name,
@@ -107,15 +115,9 @@ def status_for_config(config: SyncConfig) -> list[dict[str, Any]]:
 
 
 def render_status(rows: list[dict[str, Any]], console: Console | None = None) -> None:
-    table = Table(
-        "dataset",
-        "kind",
-        "written until",
-        "settled until",
-        "provisional",
-        "last runs",
-        title="status",
-    )
+    table = Table(title="status")
+    for name in ("dataset", "kind", "written until", "settled until", "provisional", "last runs"):
+        table.add_column(name, overflow="fold")
     for row in rows:
         runs = "; ".join(
             f"{r.get('started', '?')} {r.get('outcome', 'running?')}" for r in row["last_runs"]

@@ -316,3 +316,37 @@ def test_a_failing_webhook_warns_and_strict_notify_exits_5(simulator: Any, tmp_p
     assert strict.returncode == 5
     with open_sink(uri, lock=False) as sink:
         assert sink.read_table("user_presence").num_rows > 0
+
+
+def test_plan_and_status_read_checkpoints_without_calling_the_api(
+    simulator: Any, tmp_path: Path
+) -> None:
+    """`plan sync` starts each dataset at its resume point; `status` shows checkpoints and
+    the last run's outcome. Neither sends a request."""
+    import json
+
+    from click.testing import CliRunner
+
+    from genesys_export.cli import cli
+
+    sim, running = simulator
+    uri = destination("duckdb", tmp_path)
+    config = write_config(tmp_path / "genesys-export.toml", uri)
+    runner = CliRunner()
+    plan = ["plan", "sync", "--config", str(config), "--json"]
+    before = runner.invoke(cli, plan)
+    assert before.exit_code == 0, before.output
+    planned = {row["dataset"]: row for row in json.loads(before.output)}
+    assert planned["conversations"]["interval"].startswith("2024-05-06T00:00:00.000Z/")
+    assert planned["conversations"]["chunks"] > 0
+    assert sync(config, running).returncode == 0
+    seen = len(sim.requests)
+    after = {row["dataset"]: row for row in json.loads(runner.invoke(cli, plan).output)}
+    # from the checkpoint (the watermark, 05-10T06:00) minus the 2-day lookback
+    assert after["conversations"]["interval"].startswith("2024-05-08T06:00:00.000Z/")
+    status = runner.invoke(cli, ["status", "--config", str(config), "--json"])
+    assert status.exit_code == 0, status.output
+    rows = {row["dataset"]: row for row in json.loads(status.output)}
+    assert rows["conversations"]["written_until"].startswith("2024-05-10T06:00:00")
+    assert rows["agents"]["last_runs"][-1]["outcome"] == "ok"
+    assert len(sim.requests) == seen
