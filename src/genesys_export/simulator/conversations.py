@@ -215,11 +215,14 @@ class _Story:
     ) -> list[Participant]:
         rng = self.rng
         users = rng.sample(self.f.org.users, k=min(3, len(self.f.org.users)))
-        if rng.random() < 0.05 and len(users) > 1:
-            ring_at = t + acd_ms
-            participants.append(self._not_responding(users.pop(), ring_at, queue))
+        # Some calls first ring an agent who does not answer; the queue wait goes on.
+        unanswered = users.pop() if rng.random() < 0.05 and len(users) > 1 else None
+        ring_at = t + acd_ms
+        if unanswered is not None:
             acd_ms += 15 * _SECOND
         participants.append(self._acd(t, queue, acd_ms, answered=True))
+        if unanswered is not None:
+            participants.append(self._not_responding(unanswered, ring_at, queue))
         transfer = not self.long and rng.random() < 0.1 and len(users) > 1
         first, talk_end = self._agent(users[0], queue, t + acd_ms, acd_ms, transfer=transfer)
         participants.append(first)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,11 @@ class CsvOptions:
     exclude_empty_rows: bool
     units_in_header: bool
     selected: tuple[str, ...] | None
+
+    @functools.cached_property
+    def translation(self) -> dict[int, str]:
+        """str.translate table from en-US number punctuation to this locale's."""
+        return str.maketrans({",": self.group_separator, ".": self.decimal_separator})
 
     @classmethod
     def of(cls, export: Json) -> CsvOptions:
@@ -99,16 +105,17 @@ def report_csv(org: Organization, seed: int, export: Json, rows: int) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=options.delimiter, lineterminator="\r\n")
     writer.writerow([_header(column, options) for column in columns])
+    formatters = [(column.id, _formatter(column, options)) for column in columns]
     produced: list[dict[str, Cell]] = []
     for row in _rows(org, spec, export, rows, zone, rng):
         if options.exclude_empty_rows and _is_empty(row, spec):
             continue
         if options.summary_row:
             produced.append(row)
-        writer.writerow([_format(row[column.id], column, options) for column in columns])
+        writer.writerow([format_cell(row[column_id]) for column_id, format_cell in formatters])
     if options.summary_row:
         total = _summary(produced, spec)
-        writer.writerow([_format(total[column.id], column, options) for column in columns])
+        writer.writerow([format_cell(total[column_id]) for column_id, format_cell in formatters])
     return (BOM + out.getvalue()).encode("utf-8")
 
 
@@ -143,13 +150,13 @@ def _rows(
     base, extra = divmod(rows, len(periods))
     for index, (start, end) in enumerate(periods):
         count = min(len(combos), base + (1 if index < extra else 0))
+        start_text = start.astimezone(zone).isoformat(timespec="seconds")
+        end_text = end.astimezone(zone).isoformat(timespec="seconds")
+        period_ms = int((end - start).total_seconds() * 1000)
         for entity, media in combos[:count]:
-            row: dict[str, Cell] = {
-                "INTERVAL_START": start.astimezone(zone).isoformat(timespec="seconds"),
-                "INTERVAL_END": end.astimezone(zone).isoformat(timespec="seconds"),
-            }
+            row: dict[str, Cell] = {"INTERVAL_START": start_text, "INTERVAL_END": end_text}
             row.update(_identity(spec, entity, media))
-            row.update(_figures(spec, rng, int((end - start).total_seconds() * 1000)))
+            row.update(_figures(spec, rng, period_ms))
             yield row
 
 
@@ -178,16 +185,16 @@ def _identity(spec: View, entity: Entity, media: str) -> dict[str, Cell]:
 def _figures(spec: View, rng: random.Random, period_ms: int) -> dict[str, Cell]:
     if spec.measures == "status":
         return _status_figures(rng, period_ms)
-    offer = 0 if rng.random() < 0.15 else rng.randint(1, 40)
-    answer = offer - rng.randint(0, offer // 5)
-    talk = answer * rng.randint(60_000, 600_000)
-    hold = rng.randint(0, answer) * rng.randint(10_000, 90_000)
-    acw = answer * rng.randint(5_000, 60_000)
-    wait = answer * rng.randint(5_000, 120_000)
-    within_sla = rng.randint(0, answer)
+    offer = 0 if rng.random() < 0.15 else _between(rng, 1, 40)
+    answer = offer - _between(rng, 0, offer // 5)
+    talk = answer * _between(rng, 60_000, 600_000)
+    hold = _between(rng, 0, answer) * _between(rng, 10_000, 90_000)
+    acw = answer * _between(rng, 5_000, 60_000)
+    wait = answer * _between(rng, 5_000, 120_000)
+    within_sla = _between(rng, 0, answer)
     return {
         "OFFER": offer, "ANSWER": answer, "ABANDON": offer - answer, "HANDLE": answer,
-        "TRANSFER": rng.randint(0, answer // 6), "COUNT": offer,
+        "TRANSFER": _between(rng, 0, answer // 6), "COUNT": offer,
         "ANSWER_PERCENT": (answer * 100.0, offer),
         "ABANDON_PERCENT": ((offer - answer) * 100.0, offer),
         "SERVICE_LEVEL_PERCENT": (within_sla * 100.0, answer), "PERCENT": (answer * 100.0, offer),
@@ -200,8 +207,8 @@ def _figures(spec: View, rng: random.Random, period_ms: int) -> dict[str, Cell]:
 
 
 def _status_figures(rng: random.Random, period_ms: int) -> dict[str, Cell]:
-    logged_in = 0 if rng.random() < 0.15 else rng.randint(period_ms // 4, period_ms)
-    on_queue = rng.randint(0, logged_in)
+    logged_in = 0 if rng.random() < 0.15 else _between(rng, period_ms // 4, period_ms)
+    on_queue = _between(rng, 0, logged_in)
     off_parts = _split(rng, logged_in - on_queue, 7)
     on_parts = _split(rng, on_queue, 3)
     off_names = ("AVAILABLE", "BUSY", "AWAY", "BREAK", "MEAL", "MEETING", "TRAINING")
@@ -213,8 +220,13 @@ def _status_figures(rng: random.Random, period_ms: int) -> dict[str, Cell]:
     return cells
 
 
+def _between(rng: random.Random, low: int, high: int) -> int:
+    # randint() is the slowest part of a large file; this is the same distribution.
+    return low + int(rng.random() * (high - low + 1))
+
+
 def _split(rng: random.Random, total: int, parts: int) -> list[int]:
-    cuts = sorted(rng.randint(0, total) for _ in range(parts - 1))
+    cuts = sorted(_between(rng, 0, total) for _ in range(parts - 1))
     bounds = [0, *cuts, total]
     return [b - a for a, b in itertools.pairwise(bounds)]
 
@@ -239,19 +251,24 @@ def _summary(rows: list[dict[str, Cell]], spec: View) -> dict[str, Cell]:
     return total
 
 
-def _format(value: Cell, column: Column, options: CsvOptions) -> str:
-    if isinstance(value, str):
-        return value
-    if column.kind is Kind.COUNT:
-        return str(value)
-    if isinstance(value, tuple):
-        numerator, denominator = value
-        if denominator == 0:
-            return ""
-        if column.kind is Kind.PERCENT:
-            return _decimal(numerator / denominator, 1, options)
-        return _duration(numerator / denominator, options, average=True)
-    return _duration(float(value), options, average=False)
+def _formatter(column: Column, options: CsvOptions) -> Callable[[Cell], str]:
+    """The function that writes one column's cells (chosen once per file, not per cell)."""
+
+    def write(value: Cell) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, tuple):
+            numerator, denominator = value
+            if denominator == 0:
+                return ""
+            if column.kind is Kind.PERCENT:
+                return _decimal(numerator / denominator, 1, options)
+            return _duration(numerator / denominator, options, average=True)
+        if column.kind is Kind.COUNT or options.duration_format == "Milliseconds":
+            return str(value)
+        return _duration(float(value), options, average=False)
+
+    return write
 
 
 def _duration(ms: float, options: CsvOptions, *, average: bool) -> str:
@@ -269,5 +286,6 @@ def _duration(ms: float, options: CsvOptions, *, average: bool) -> str:
 
 def _decimal(value: float, places: int, options: CsvOptions) -> str:
     text = f"{value:,.{places}f}"
-    table = str.maketrans({",": options.group_separator, ".": options.decimal_separator})
-    return text.translate(table)
+    if options.group_separator == "," and options.decimal_separator == ".":
+        return text
+    return text.translate(options.translation)
