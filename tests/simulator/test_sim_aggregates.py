@@ -8,6 +8,7 @@ from typing import Any
 from tests.simulator.conftest import AGGREGATES, DAY1
 
 LIMITS = "/api/v2/organizations/limits/namespaces"
+JOBS = "/api/v2/analytics/conversations/aggregates/jobs"
 
 
 def test_aggregates_match_the_detail_metrics(harness: Any, contract: Any) -> None:
@@ -140,3 +141,32 @@ def test_limits_endpoints(harness: Any, contract: Any) -> None:
              "value": 240}
         ]  # fmt: skip
         assert h.api("GET", f"{LIMITS}/nothing.here").status_code == 404
+
+
+def test_aggregates_job_pages_the_same_results(harness: Any, contract: Any) -> None:
+    """The async aggregates job pages (pageSize from the body) add up to the sync answer."""
+    with harness() as h:
+        query = {"interval": DAY1, "groupBy": ["queueId"], "metrics": ["nOffered", "tHandle"]}
+        submitted = h.api("POST", JOBS, json={**query, "pageSize": 2})
+        assert submitted.status_code == 202
+        job_id = submitted.json()["jobId"]
+        h.clock.advance(h.sim.job_config.latency)
+        status = h.api("GET", f"{JOBS}/{job_id}").json()
+        contract.validate("conversation-aggregates.json", "AsyncQueryStatus", status)
+        assert status["state"] == "FULFILLED"
+        results, cursor = [], None
+        while True:
+            params = {"cursor": cursor} if cursor else {}
+            page = h.api("GET", f"{JOBS}/{job_id}/results", params=params).json()
+            contract.validate(
+                "conversation-aggregates.json", "ConversationAsyncAggregateQueryResponse", page
+            )
+            assert len(page["results"]) <= 2
+            results += page["results"]
+            cursor = page.get("cursor")
+            if not cursor:
+                break
+        assert results == h.sim.dataset.aggregate(query)["results"]
+        bad = h.api("POST", JOBS, json={**query, "metrics": ["nBogus"]})
+        assert bad.status_code == 400 and "nBogus" in bad.json()["message"]
+        assert h.api("DELETE", f"{JOBS}/{job_id}").status_code == 204

@@ -29,7 +29,6 @@ Json = dict[str, Any]
 Handler = Callable[["Call"], Reply]
 EXPORT_PAGE_SIZE_MAX = 100
 _CACHED_FILES = 4
-_JOBS = "/api/v2/analytics/{kind}/details/jobs"
 _EXPORTS = "/api/v2/analytics/reporting/exports"
 # The listing envelope of the limits endpoints is our assumption: the contract gives only
 # the Limit model (errors.json) and the paths (§6.1); a page of entities like every other
@@ -54,9 +53,10 @@ class Handlers:
         self.sim = sim
         self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
         for kind in jobs.JobKind:
-            base = _JOBS.format(kind=kind.value)
+            base = kind.path
             self._add("POST", base, self.submit_job)
-            self._add("GET", base + "/availability", self.availability)
+            if kind.is_details:
+                self._add("GET", base + "/availability", self.availability)
             self._add("GET", base + "/{jobId}", self.job_status)
             self._add("DELETE", base + "/{jobId}", self.delete_job)
             self._add("GET", base + "/{jobId}/results", self.job_results)
@@ -80,18 +80,18 @@ class Handlers:
                 return Route(label, handler, found.groupdict())
         return None
 
-    # -- details jobs --------------------------------------------------------------------
+    # -- async jobs ----------------------------------------------------------------------
 
     def submit_job(self, call: Call) -> Reply:
-        """POST .../details/jobs -> 202 {jobId}."""
+        """POST .../jobs -> 202 {jobId}."""
         kind = _kind(call.request)
-        query = jobs.validate_query(
-            kind, parse_json(call.request), self.sim.job_config.max_interval_days
-        )
+        max_days = self.sim.job_config.max_interval_days
+        query = jobs.validate_query(kind, parse_json(call.request), max_days, self.sim.dataset)
         with self.sim.locked():
-            fails = self.sim.take_fault(FaultKind.FAIL_JOB) is not None
-            expires = not fails and self.sim.take_fault(FaultKind.EXPIRE) is not None
-            slow = self.sim.take_fault(FaultKind.SLOW_JOBS)
+            faulted = kind.is_details  # job faults target details and user details jobs
+            fails = faulted and self.sim.take_fault(FaultKind.FAIL_JOB) is not None
+            expires = faulted and not fails and self.sim.take_fault(FaultKind.EXPIRE) is not None
+            slow = self.sim.take_fault(FaultKind.SLOW_JOBS) if faulted else None
             job = jobs.Job(
                 id=_new_id(),
                 kind=kind,
@@ -145,7 +145,10 @@ class Handlers:
             problem = jobs.results_problem(job, state)
             if problem is not None:
                 raise problem
-        size = jobs.page_size(call.request.query, config.page_size_max)
+        if job.kind is jobs.JobKind.AGGREGATES:
+            size = jobs.aggregate_page_size(job)
+        else:
+            size = jobs.page_size(call.request.query, config.page_size_max)
         items = jobs.materialize(job, self.sim.dataset)
         cursor = call.request.query.get("cursor") or None
         with self.sim.locked():
@@ -307,7 +310,11 @@ class Handlers:
 
 
 def _kind(request: HttpRequest) -> jobs.JobKind:
-    return jobs.JobKind.USERS if "/analytics/users/" in request.path else jobs.JobKind.CONVERSATIONS
+    if "/aggregates/" in request.path:
+        return jobs.JobKind.AGGREGATES
+    if "/analytics/users/" in request.path:
+        return jobs.JobKind.USERS
+    return jobs.JobKind.CONVERSATIONS
 
 
 def _new_id() -> str:

@@ -1,4 +1,5 @@
-"""Async details jobs: `/api/v2/analytics/{conversations,users}/details/jobs` (§3, §4).
+"""Async jobs: `/api/v2/analytics/{conversations,users}/details/jobs` (§3, §4) and
+`/api/v2/analytics/conversations/aggregates/jobs` (§5.1).
 
 Lifecycle (transitions UNVERIFIED, §3.3): QUEUED for the first fifth of `job_latency`,
 then PENDING, then FULFILLED (or FAILED under a `fail_job` fault). DELETE makes a job
@@ -13,6 +14,12 @@ Results are the dataset's records for the interval, fixed when first read. Pages
 maximum is 400 `invalid.query.param.value`), ordered by conversationStart
 (`order: desc` reverses) or by userId; the cursor is opaque and the last page has none.
 An empty page omits its `conversations` / `userDetails` array (UNVERIFIED either way).
+
+Aggregates jobs take a ConversationAsyncAggregationQuery, validated and computed like the
+synchronous query (`aggregates.py`); their pages hold `pageSize` result groups as set in
+the body (default 100, UNVERIFIED; results take no pageSize parameter, §5.1) and carry no
+dataAvailabilityDate. Fault rules for jobs (fail_job, expire, slow_jobs) apply to details
+and user details jobs only.
 
 Filters honoured on conversation jobs: `conversationFilters` (against conversation
 dimensions) and `segmentFilters` (a conversation matches when one of its sessions, with
@@ -30,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from genesys_export.simulator import filters
+from genesys_export.simulator import aggregates, filters
 from genesys_export.simulator.dataset import Dataset
 from genesys_export.simulator.isotime import MS_PER_DAY, IsoError, parse_interval, to_ms
 from genesys_export.simulator.problems import (
@@ -51,15 +58,28 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class JobKind(StrEnum):
-    """The two details-job families."""
+    """The async job families."""
 
     CONVERSATIONS = "conversations"
     USERS = "users"
+    AGGREGATES = "aggregates"
+
+    @property
+    def path(self) -> str:
+        """The jobs collection path."""
+        if self is JobKind.AGGREGATES:
+            return "/api/v2/analytics/conversations/aggregates/jobs"
+        return f"/api/v2/analytics/{self.value}/details/jobs"
 
     @property
     def items_key(self) -> str:
         """The array member of a results page."""
-        return "conversations" if self is JobKind.CONVERSATIONS else "userDetails"
+        return {"conversations": "conversations", "users": "userDetails"}.get(self, "results")
+
+    @property
+    def is_details(self) -> bool:
+        """Details and user details jobs (not aggregates)."""
+        return self is not JobKind.AGGREGATES
 
 
 class JobState(StrEnum):
@@ -100,8 +120,11 @@ class JobConfig:
     max_interval_days: int
 
 
-def validate_query(kind: JobKind, body: Any, max_days: int) -> Json:
-    """Validate an AsyncConversationQuery / AsyncUserDetailsQuery; raise Problem."""
+def validate_query(kind: JobKind, body: Any, max_days: int, dataset: Dataset) -> Json:
+    """Validate an AsyncConversationQuery / AsyncUserDetailsQuery /
+    ConversationAsyncAggregationQuery; raise Problem."""
+    if kind is JobKind.AGGREGATES:
+        return _validate_aggregates(body, dataset)
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object with at least an interval")
     if not isinstance(body.get("interval"), str):
@@ -125,6 +148,23 @@ def validate_query(kind: JobKind, body: Any, max_days: int) -> Json:
         raise bad_request("limit must be a positive integer")
     _validate_filters(kind, body)
     return body
+
+
+def _validate_aggregates(body: Any, dataset: Dataset) -> Json:
+    if isinstance(body, dict) and "pageSize" in body:
+        size = body["pageSize"]
+        if not isinstance(size, int) or size < 1:
+            raise bad_request("pageSize must be a positive integer")
+        query = {key: value for key, value in body.items() if key != "pageSize"}
+    else:
+        query = body
+    aggregates.plan_query(query, dataset.limits)
+    return dict(body)
+
+
+def aggregate_page_size(job: Job) -> int:
+    """The page size an aggregates job was submitted with."""
+    return int(job.query.get("pageSize") or DEFAULT_PAGE_SIZE)
 
 
 def _validate_filters(kind: JobKind, body: Json) -> None:
@@ -206,6 +246,9 @@ def results_problem(job: Job, state: JobState) -> Problem | None:
 
 def materialize(job: Job, dataset: Dataset) -> list[bytes]:
     """The job's result items, encoded, in page order (computed once per job)."""
+    if job.results is None and job.kind is JobKind.AGGREGATES:
+        query = {key: value for key, value in job.query.items() if key != "pageSize"}
+        job.results = [_encode(group) for group in dataset.aggregate(query).get("results", [])]
     if job.results is None:
         start, end = parse_interval(job.query["interval"])
         if job.kind is JobKind.CONVERSATIONS:
@@ -277,7 +320,8 @@ def page_body(kind: JobKind, items: list[bytes], cursor: str | None, availabilit
         parts.append(b'"' + kind.items_key.encode() + b'":[' + b",".join(items) + b"]")
     if cursor is not None:
         parts.append(b'"cursor":' + _encode_str(cursor))
-    parts.append(b'"dataAvailabilityDate":' + _encode_str(availability))
+    if kind.is_details:
+        parts.append(b'"dataAvailabilityDate":' + _encode_str(availability))
     return b"{" + b",".join(parts) + b"}"
 
 
