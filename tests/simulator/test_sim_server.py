@@ -101,3 +101,26 @@ def test_wsgi_app_plays_both_hosts(contract: Any) -> None:
         assert file.content == sim.dataset.report_csv(request)
     storage = [r for r in sim.requests if r.host == "storage"]
     assert len(storage) == 1 and "authorization" not in storage[0].headers
+
+
+def test_simulator_imports_only_itself_and_the_stdlib() -> None:
+    """The fake imports nothing from the client (a misreading must not be mirrored) and
+    nothing outside the standard library."""
+    import ast
+    from pathlib import Path
+
+    import genesys_export.simulator as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                inside = name == "genesys_export.simulator" or name.startswith(
+                    "genesys_export.simulator."
+                )
+                assert inside or top in sys.stdlib_module_names, f"{path.name} imports {name}"

@@ -38,7 +38,12 @@ from genesys_export.simulator.problems import Problem, not_found
 from genesys_export.simulator.ratelimit import BudgetState, RateLimiter
 from genesys_export.simulator.recording import RecordedRequest, Recorder, SimulatorStats
 from genesys_export.simulator.tokens import TokenProblem, TokenStore
-from genesys_export.simulator.wire import HttpRequest, Reply, error_reply, new_correlation_id
+from genesys_export.simulator.wire import (
+    HttpRequest,
+    Reply,
+    error_reply,
+    new_correlation_id,
+)
 
 _TOKEN_MESSAGES = {
     TokenProblem.MISSING: "No authentication bearer token specified in authorization header.",
@@ -52,7 +57,6 @@ _SERVER_ERRORS = {
           "(because it is overloaded or down for maintenance)."),
     504: ("request.timeout", "The request timed out."),
 }  # fmt: skip
-UNBOUND_STORAGE_URL = "http://storage.simulator.invalid"
 
 
 def default_data_availability(now: datetime | None = None) -> datetime:
@@ -72,7 +76,26 @@ class Call:
 
 
 class Simulator:
-    """A local Genesys Cloud: state plus request handling. Serve it with `serve()`."""
+    """A local Genesys Cloud: state plus request handling. Serve it with `serve()`.
+
+    Options (all keyword-only):
+      seed, conversations_per_day, users   the dataset (see `sim.dataset`);
+      client_id, client_secret, token_ttl  the one OAuth client and its tokens' lifetime (s);
+      budget_per_minute                    requests per token per minute before 429;
+      job_latency, export_latency          seconds from submit to FULFILLED / COMPLETED;
+      data_availability                    the watermark (aware UTC datetime); default
+                                           `default_data_availability()` at construction;
+      faults                               a FaultPlan or its text (see `faults.py`);
+      page_size_max                        the largest details-results pageSize;
+      report_rows                          data rows per reporting-export CSV;
+      clock                                monotonic seconds; inject to drive time by hand;
+      max_aggregate_cells/_buckets         aggregate answer limits;
+      max_job_interval_days                the longest details-job interval;
+      job_retention                        seconds until a job EXPIRES;
+      seeded_exports                       older exports pre-listed for other users.
+    Read back: `requests`, `stats`, `dataset`, `faults`, `job_config`, `budget_per_minute`,
+    and once served `api_url`, `login_url`, `storage_url`.
+    """
 
     def __init__(
         self,

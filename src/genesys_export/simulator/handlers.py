@@ -20,7 +20,14 @@ from genesys_export.simulator.faults import FaultKind
 from genesys_export.simulator.isotime import format_ms, to_ms
 from genesys_export.simulator.problems import Problem, invalid_query_param, not_found
 from genesys_export.simulator.vocabulary import VIEW_TYPES
-from genesys_export.simulator.wire import HttpRequest, Reply, json_reply, parse_json, raw_json_reply
+from genesys_export.simulator.wire import (
+    UNBOUND_STORAGE_URL,
+    HttpRequest,
+    Reply,
+    json_reply,
+    parse_json,
+    raw_json_reply,
+)
 
 if TYPE_CHECKING:
     from genesys_export.simulator.app import Call, Simulator
@@ -247,7 +254,7 @@ class Handlers:
             export = self._completed_export(download_id, call.now)
             self.sim.bump("downloads")
         key = f"{download_id}.{export.fields['exportFormat'].lower()}"
-        storage = self.sim.storage_url or "http://storage.simulator.invalid"
+        storage = self.sim.storage_url or UNBOUND_STORAGE_URL
         url = self.sim.signer.sign(storage, key, self.sim.wall_ms(call.now))
         if call.request.query.get("issueRedirect", "true").lower() == "false":
             return json_reply(200, {"url": url})

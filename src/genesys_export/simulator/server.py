@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
-from genesys_export.simulator.app import UNBOUND_STORAGE_URL, Simulator
+from genesys_export.simulator.app import Simulator
 from genesys_export.simulator.isotime import format_instant
-from genesys_export.simulator.wire import HttpRequest, Reply
+from genesys_export.simulator.wire import UNBOUND_STORAGE_URL, HttpRequest, Reply
 
 _CHUNK = 1 << 20
 

@@ -13,6 +13,9 @@ from typing import Any
 
 from genesys_export.simulator.problems import Problem
 
+# Where pre-signed URLs point while the simulator is not served on a port (WSGI use).
+UNBOUND_STORAGE_URL = "http://storage.simulator.invalid"
+
 
 @dataclass(frozen=True)
 class HttpRequest:
