@@ -348,7 +348,9 @@ def test_non_string_attribute_value() -> None:
     """Attributes are a map of strings: a number there names the attribute."""
     convs = two_conversations()
     convs[0]["participants"][0]["attributes"] = {"Score": 7}
-    with pytest.raises(SchemaMismatch, match=r"attributes\.Score: expected a string"):
+    with pytest.raises(
+        SchemaMismatch, match=r"attributes\.Score \(conversation c1\): expected a string"
+    ):
         conversation_tables(page(convs), CTX)
 
 

@@ -1,9 +1,10 @@
 """Conversation-details results pages -> the six conversation tables, column by column.
 
-A page is parsed once by `pyarrow.json` against the contract's nested types; each level
-(conversations, participants, sessions, segments, metrics) is a `list_flatten` of its parent's
-array, and a child row finds its conversation through `list_parent_indices` + `take`. No Python
-code runs per row unless a page carries members the contract lacks (see `schemas`).
+A page is parsed once by `pyarrow.json` and cast to the contract's nested types
+(`schemas.read_page`); each level (conversations, participants, sessions, segments, metrics)
+is a `list_flatten` of its parent's array, and a child row finds its conversation through
+`list_parent_indices` + `take`. No Python code runs per row unless a page carries members the
+contract lacks, or attribute values the JSON reader would have taken for dates.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _attributes(
     if parsed.complete and all(textual):
         owner, names, values = _unpivot(attributes)
     else:  # non-string values, or date-like strings the JSON reader turned into timestamps
-        owner, names, values = _attributes_from_objects(parsed, level)
+        owner, names, values = _attributes_from_objects(parsed, level, inherited)
     columns = _inherit(inherited, pc.take(level.conversation, owner))
     columns["participant_id"] = pc.take(level.records.field("participantId"), owner)
     columns["name"], columns["value"] = names, values
@@ -191,7 +192,7 @@ def _unpivot(attributes: pa.StructArray) -> tuple[pa.Array, pa.Array, pa.Array]:
 
 
 def _attributes_from_objects(
-    parsed: s.ParsedPage, level: _Level
+    parsed: s.ParsedPage, level: _Level, inherited: pa.Table
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """The slow path: attribute maps read from the page's Python objects, checked as strings."""
     triples = [
@@ -200,10 +201,14 @@ def _attributes_from_objects(
         for name, value in ((obj or {}).get("attributes") or {}).items()
         if value is not None
     ]
+    for i, name, value in triples:
+        if not isinstance(value, str):
+            conversation = inherited["conversation_id"][level.conversation[i].as_py()]
+            raise SchemaMismatch(
+                f"{WHAT}: a participant's attributes.{name} (conversation {conversation}): "
+                "expected a string"
+            )
     owner, names, values = zip(*triples, strict=True) if triples else ((), (), ())
-    bad = next((n for n, v in zip(names, values, strict=True) if not isinstance(v, str)), None)
-    if bad is not None:
-        raise SchemaMismatch(f"{WHAT}: participant attributes.{bad}: expected a string")
     return pa.array(owner, pa.int64()), pa.array(names, pa.string()), pa.array(values, pa.string())
 
 

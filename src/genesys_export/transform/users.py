@@ -95,11 +95,11 @@ def _extra(parsed: s.ParsedPage, member: str, owner: pa.Array) -> pa.Array:
     """Unknown members of each record, with its user detail's own under `"userDetail"`."""
     model = _TABLES[member][1]
     path = ("userDetails", member)
-    known = parsed.complete and not (
+    all_known = parsed.complete and not (
         s.has_unknown(parsed.parsed_at(*path), model)
         or s.has_unknown(parsed.parsed_at("userDetails"), s.USER_DETAIL, _INTERVALS)
     )
-    if known:
+    if all_known:
         return pa.nulls(len(owner), pa.string())
     users = [s.unknown_members(u, s.USER_DETAIL, _INTERVALS) for u in parsed.objects(path[0])]
     found = []
