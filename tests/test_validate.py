@@ -12,6 +12,7 @@ from genesys_export.errors import ValidationFailed
 from genesys_export.transform.aggregates import aggregate_table
 from genesys_export.transform.conversations import conversation_tables
 from genesys_export.transform.schemas import aggregate_spec
+from genesys_export.transform.tables import TableSpec
 from genesys_export.transform.users import user_tables
 from genesys_export.validate import (
     ValidationReport,
@@ -176,3 +177,32 @@ def test_missing_parent_table_fails_every_child() -> None:
     report = validate_conversation_tables(tables)
     assert ("segments", "has_parent") in failed(report)
     assert ("session_metrics", "has_parent") in failed(report)
+
+
+def test_validate_table_pairs_times_by_name() -> None:
+    """In a generic table, `*end*` timestamps are checked against their `*start*` column."""
+    schema = pa.schema(
+        [
+            pa.field("row_hash", pa.string(), nullable=False),
+            pa.field("period_start", pa.timestamp("ms", tz="UTC")),
+            pa.field("period_end", pa.timestamp("ms", tz="UTC")),
+            pa.field("ended_by", pa.string()),
+        ]
+    )
+    spec = TableSpec("report_x", schema, ("row_hash",), "period_start")
+    early, late = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
+    table = pa.table(
+        {
+            "row_hash": ["a", "b", None],
+            "period_start": [early, late, early],
+            "period_end": [late, early, None],
+            "ended_by": ["x", "y", "z"],
+        },
+        schema=schema,
+    )
+
+    report = validate_table(spec, table)
+
+    assert failed(report) == {("report_x", "end_not_before_start"), ("report_x", "key_not_null")}
+    times = next(c for c in report.checks if c.name == "end_not_before_start")
+    assert (times.rows, times.failures, times.examples) == (3, 1, ("row_hash=b",))

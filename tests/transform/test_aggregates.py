@@ -148,3 +148,9 @@ def test_wrong_stat_type_names_the_member() -> None:
 def test_empty_response() -> None:
     """No results: an empty table of the spec's schema."""
     assert table_of(b'{"results": []}') == []
+
+
+def test_spec_of_other_dimensions_is_refused() -> None:
+    """A spec built for other group-by dimensions is a programming error, said plainly."""
+    with pytest.raises(ValueError, match="queue_id"):
+        aggregate_table(b'{"results": []}', SPEC, granularity="PT30M", group_by=[], ctx=CTX)

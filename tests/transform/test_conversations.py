@@ -382,3 +382,41 @@ def test_open_segment_has_null_end() -> None:
     tables = conversation_tables(page(convs), CTX).tables
 
     assert one(tables["segments"])["segment_end"] is None
+
+
+def test_times_without_a_zone_are_utc() -> None:
+    """A time without an offset, beside ones with `Z`, is read as UTC."""
+    convs = two_conversations()
+    convs[1]["conversationStart"] = "2024-05-01T11:00:00"
+    tables = conversation_tables(page(convs), CTX).tables
+
+    start = one(tables["conversations"], conversation_id="c2")["conversation_start"]
+    assert start == datetime(2024, 5, 1, 11, tzinfo=UTC)
+
+
+def test_null_participant_is_refused() -> None:
+    """A null in the participants array is a record without a key."""
+    convs = two_conversations()
+    convs[0]["participants"].append(None)
+    with pytest.raises(SchemaMismatch, match="a participant has no participantId"):
+        conversation_tables(page(convs), CTX)
+
+
+def test_unknown_members_inside_embedded_arrays() -> None:
+    """Unknown members of evaluation objects are kept under `evaluations`, one per element."""
+    convs = two_conversations()
+    convs[1]["evaluations"] = [{"evaluationId": "e1"}, {"evaluationId": "e2", "aiScore": 9}]
+    tables = conversation_tables(page(convs), CTX).tables
+
+    assert extras(tables["conversations"]) == [None, {"evaluations": [None, {"aiScore": 9}]}]
+    evaluations = one(tables["conversations"], conversation_id="c2")["evaluations"]
+    assert [e["evaluation_id"] for e in evaluations] == ["e1", "e2"]
+
+
+def test_misfit_beside_date_like_text_is_named() -> None:
+    """A misfit on a page that also takes the slower, exact-text path is still named."""
+    convs = two_conversations()
+    convs[0]["externalTag"] = "2024-05-01"
+    convs[1]["mediaStatsMinConversationMos"] = "good"
+    with pytest.raises(SchemaMismatch, match=r"conversations\[1\]\.mediaStatsMinConversationMos"):
+        conversation_tables(page(convs), CTX)

@@ -50,6 +50,8 @@ def aggregate_table(
     columns |= s.record_columns(rows["stats"], s.STATISTICAL_SUMMARY)
     columns["_extra"] = _extra(parsed, group_by, rows, bucket_result)
     body = pa.schema(list(spec.schema)[:-2])  # all but _run_id, _extracted_at
+    if missing := [name for name in body.names if name not in columns]:
+        raise ValueError(f"table {spec.name}: {missing} are not columns of group-by {group_by}")
     table = pa.Table.from_arrays([columns[name] for name in body.names], schema=body)
     return with_run_columns(table, ctx)
 

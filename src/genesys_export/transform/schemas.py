@@ -476,20 +476,27 @@ def read_page(page: bytes, schema: pa.Schema, *, what: str) -> ParsedPage:
         page = page.translate(_NEWLINES)  # raw newlines in JSON are whitespace, never in strings
     try:
         return _conformed(_parse(page, None, "infer"), schema, page, complete=True)
-    except _Lossy:
-        pass
-    except (pa.ArrowInvalid, _Misfit) as exc:
-        misfit = _misfit_in(page, schema)
-        if misfit is not None:
-            raise SchemaMismatch(f"{what}: {misfit}") from exc
-    try:
-        return _conformed(_parse(page, schema, "infer"), schema, page, complete=True)
-    except (pa.ArrowInvalid, _Misfit, _Lossy):
-        pass
-    try:  # only members the contract lacks clashed: read the known ones, recover the rest
-        return _conformed(_parse(page, schema, "ignore"), schema, page, complete=False)
     except (pa.ArrowInvalid, _Misfit, _Lossy) as exc:
-        raise SchemaMismatch(f"{what} does not fit the contract (see the chained error)") from exc
+        first: Exception = exc
+    if not isinstance(first, _Lossy):
+        _raise_misfit(page, schema, what, first)
+    last = first
+    for unexpected in ("infer", "ignore"):  # "ignore": unknown members clashed in type
+        try:
+            table = _parse(page, schema, unexpected)
+            return _conformed(table, schema, page, complete=unexpected == "infer")
+        except (pa.ArrowInvalid, _Misfit, _Lossy) as exc:
+            last = exc
+    if isinstance(first, _Lossy):
+        _raise_misfit(page, schema, what, last)
+    raise SchemaMismatch(f"{what} does not fit the contract (see the chained error)") from last
+
+
+def _raise_misfit(page: bytes, schema: pa.Schema, what: str, cause: Exception) -> None:
+    """SchemaMismatch naming the first member that does not fit, if the walk finds one."""
+    misfit = _misfit_in(page, schema)
+    if misfit is not None:
+        raise SchemaMismatch(f"{what}: {misfit}") from cause
 
 
 def _conformed(table: pa.Table, schema: pa.Schema, raw: bytes, *, complete: bool) -> ParsedPage:
