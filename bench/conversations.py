@@ -7,7 +7,8 @@ to a temporary file (one compact page per line, as the API sends them), so every
 the same pages without paying for, or holding, their generation. Each path runs in its own
 subprocess, reading one page at a time, so its peak RSS (ru_maxrss) is its own:
 
-- parquet:           `conversation_tables`, then one `ParquetWriter` per table, one thread
+- parquet:           `conversation_tables`, then one `ParquetWriter` per table (a new file
+                     every 20 pages, as a sink writes one per chunk), one thread
 - parquet, 2 threads: the same, transforming page k+1 while page k is written
 - duckdb:            `conversation_tables`, then INSERT of the Arrow tables into a DuckDB
                      file (memory_limit 128MB, 1 thread), one transaction per 5 pages
@@ -45,6 +46,7 @@ from genesys_export.transform.tables import RunContext
 
 PAGE_SIZE = 1000
 _PAGES_PER_COMMIT = 5
+_PAGES_PER_FILE = 20
 CTX = RunContext("bench", datetime(2024, 5, 3, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
 Tables = dict[str, Any]
 
@@ -221,23 +223,32 @@ class _Stats:
 
 
 class _ParquetWriters:
-    """One ParquetWriter per table, opened on first use."""
+    """One ParquetWriter per table, rolled over to a new file every `_PAGES_PER_FILE` pages.
+
+    A writer keeps every row group's metadata until it closes; rolling files the way a sink
+    writes one file per chunk keeps that bounded.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.pages = 0
 
     def write(self, tables: Tables) -> None:
         for spec in schemas.CONVERSATION_TABLES:
             writer = self.writers.get(spec.name)
             if writer is None:
-                path = self.directory / f"{spec.name}.parquet"
+                path = self.directory / f"{spec.name}-{self.pages:07d}.parquet"
                 writer = self.writers[spec.name] = pq.ParquetWriter(path, spec.schema)
             writer.write_table(tables[spec.name])
+        self.pages += 1
+        if self.pages % _PAGES_PER_FILE == 0:
+            self.close()
 
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+        self.writers.clear()
 
 
 # --- the naive baseline ---------------------------------------------------------------------
