@@ -275,7 +275,8 @@ class ReportStream:
         try:
             return pv.open_csv(
                 self._file,
-                read_options=pv.ReadOptions(use_threads=True, block_size=self._options.block_size),
+                # One parsing thread (ours, parsing ahead) leaves the cores to the conversions.
+                read_options=pv.ReadOptions(use_threads=False, block_size=self._options.block_size),
                 parse_options=_parse_options(self._options, on_ragged),
                 convert_options=pv.ConvertOptions(
                     column_types={h: pa.string() for h in headers},
@@ -758,10 +759,18 @@ class _Localizer:
         self._previous: int | None = None  # last ambiguous local value, if the last row was
 
     def __call__(self, local: pa.Array) -> pa.Array:
+        low, high = pc.min_max(pc.cast(local, pa.int64())).values()
+        if not low.is_valid:
+            return pa.nulls(len(local), UTC_MS)
+        offsets, repeated_hours = _zone_changes(self._zone, low.as_py(), high.as_py())
+        if len(offsets) == 1:  # no DST change near: one subtraction (assume_timezone is slower)
+            self._previous = None
+            offset_ms = int(next(iter(offsets)).total_seconds() * 1000)
+            return pc.cast(pc.subtract(pc.cast(local, pa.int64()), offset_ms), UTC_MS)
         early = pc.assume_timezone(
             local, timezone=self._name, ambiguous="earliest", nonexistent="raise"
         )
-        repeated = self._in_repeated_hour(local)
+        repeated = _within(local, repeated_hours)
         if repeated is None:
             self._previous = None
             return pc.cast(early, UTC_MS)
@@ -775,22 +784,6 @@ class _Localizer:
             return pc.cast(early, UTC_MS)
         mask = pa.array([i in later for i in range(len(local))])
         return pc.cast(pc.replace_with_mask(early, mask, pc.filter(late, mask)), UTC_MS)
-
-    def _in_repeated_hour(self, local: pa.Array) -> pa.Array | None:
-        """True where a local time falls in a repeated hour; None when none does (usual)."""
-        low, high = pc.min_max(pc.cast(local, pa.int64())).values()
-        if not low.is_valid:
-            return None
-        repeated = None
-        for start, end in _repeated_hours(self._zone, low.as_py(), high.as_py()):
-            inside = pc.and_(
-                pc.greater_equal(local, pa.scalar(start, local.type)),
-                pc.less(local, pa.scalar(end, local.type)),
-            )
-            repeated = inside if repeated is None else pc.or_(repeated, inside)
-        if repeated is None or not pc.any(repeated).as_py():
-            return None
-        return pc.fill_null(repeated, False)
 
     def _second_pass_rows(self, rows: list[int], local: pa.Array, n: int) -> set[int]:
         values = pc.cast(pc.take(local, pa.array(rows)), pa.int64()).to_pylist()
@@ -809,24 +802,41 @@ class _Localizer:
         return later
 
 
-def _repeated_hours(zone: ZoneInfo, low: int, high: int) -> list[tuple[int, int]]:
-    """Local wall-clock ranges [start, end) in ms that occur twice between low and high.
+def _zone_changes(
+    zone: ZoneInfo, low: int, high: int
+) -> tuple[set[timedelta], list[tuple[int, int]]]:
+    """The UTC offsets in force around local times low..high, and the repeated hours.
 
     Local values are epoch milliseconds of the wall clock read as UTC. Scans day by day
-    for a fall in the UTC offset, then bisects to the second.
+    (two days of margin cover any offset); a fall in the offset is bisected to the second
+    and gives the local range [start, end) that the wall clock shows twice.
     """
     day = timedelta(days=1)
     instant = datetime.fromtimestamp(low // 1000, UTC) - 2 * day
     last = datetime.fromtimestamp(high // 1000, UTC) + 2 * day
-    windows = []
+    offsets, repeated = {_offset(zone, instant)}, []
     while instant < last:
         before, after = _offset(zone, instant), _offset(zone, instant + day)
+        offsets.add(after)
         if after < before:
             change = _offset_change(zone, instant, instant + day)
-            start = change + after  # the wall clock jumps back from change + before
-            windows.append((_epoch_ms(start), _epoch_ms(change + before)))
+            repeated.append((_epoch_ms(change + after), _epoch_ms(change + before)))
         instant += day
-    return windows
+    return offsets, repeated
+
+
+def _within(local: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array | None:
+    """True where a local time lies in one of the ranges; None when none does."""
+    inside = None
+    for start, end in ranges:
+        hit = pc.and_(
+            pc.greater_equal(local, pa.scalar(start, local.type)),
+            pc.less(local, pa.scalar(end, local.type)),
+        )
+        inside = hit if inside is None else pc.or_(inside, hit)
+    if inside is None or not pc.any(inside).as_py():
+        return None
+    return pc.fill_null(inside, False)
 
 
 def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
@@ -882,7 +892,11 @@ class _RowHasher:
         return [digests.slice(a, b - a) for a, b in itertools.pairwise(starts)]
 
     def _text(self, data: pa.RecordBatch) -> pa.Array:
-        texts = [pc.cast(column, pa.string()) for column in data.columns]
+        """The row as text; timestamps as epoch milliseconds (formatting them is 50x slower)."""
+        texts = [
+            pc.cast(pc.cast(c, pa.int64()) if pa.types.is_timestamp(c.type) else c, pa.string())
+            for c in data.columns
+        ]
         return pc.binary_join_element_wise(
             pa.scalar(self._prefix),
             *texts,
