@@ -23,7 +23,8 @@ Token revocation, counted over API requests:
 Job, page and download faults, each hitting the first N occasions (default n=1):
 
     fail_job:n=N       the first N details/users jobs end FAILED with an errorMessage
-    expire:n=N         the first N jobs turn EXPIRED when their results are first requested
+    expire:n=N         the first N jobs turn EXPIRED when their results are first
+                       requested: that request gets 404, the status then reads EXPIRED
     repeat_cursor:n=N  N results pages carry the cursor the client just sent, not a new one
     export_fail:n=N    the first N reporting exports end FAILED
                        (exportErrorMessagesType FAILED_GETTING_DATA_FROM_SERVICE)
@@ -35,6 +36,9 @@ Job, page and download faults, each hitting the first N occasions (default n=1):
 
 Example: `429:every=10,retry_after=1;5xx:burst=2;fail_job:n=1`. Faults are counters, not
 randomness, so a run with the same plan and the same requests sees the same faults.
+In Python: `FaultPlan(rules=[FaultRule(FaultKind.TOO_MANY_REQUESTS, every=10)])`;
+`plan.describe()` writes a plan back in the grammar. A 429 from a fault does not spend
+the token's budget; drop, 5xx and 429 faults are checked before the bearer token.
 """
 
 from __future__ import annotations
