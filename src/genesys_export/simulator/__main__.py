@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from genesys_export.simulator.app import Simulator
 from genesys_export.simulator.faults import FaultPlan
@@ -32,8 +32,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--export-latency", type=float, default=1.0)
     parser.add_argument("--report-rows", type=int, default=500)
     parser.add_argument(
-        "--data-availability", type=datetime.fromisoformat, default=None,
-        help="watermark, ISO-8601 with offset (default: this hour minus 2 h, UTC)",
+        "--data-availability", type=_instant, default=None,
+        help="watermark, ISO-8601; no offset means UTC (default: this hour minus 2 h)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
@@ -52,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         faults=faults,
     )
     run_forever(sim, args.host, args.port, storage_port=args.storage_port)
+
+
+def _instant(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":
