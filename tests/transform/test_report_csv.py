@@ -326,3 +326,13 @@ def test_an_empty_file_and_a_header_only_file(tmp_path: Path) -> None:
     table, stream = load(write(tmp_path, "Queue,Offer\n"))
     assert table.num_rows == 0 and stream.stats.rows == 0
     assert table.schema.field("offer").type == pa.string()
+
+
+def test_closing_a_stream_mid_way_releases_the_file(tmp_path: Path) -> None:
+    """Stopping after one batch waits for the parsing thread, then closes the file."""
+    body = "".join(f"2024-05-01 00:00,q{i},{i}\n" for i in range(20_000))
+    path = write(tmp_path, "Interval Start,Queue,Offer\n" + body)
+    with read_report(path, CsvOptions(block_size=8192), CTX) as stream:
+        first = next(iter(stream))
+    assert first.num_rows < 20_000
+    assert 0 < stream.stats.bytes_read <= path.stat().st_size

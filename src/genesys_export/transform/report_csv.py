@@ -45,8 +45,9 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -105,10 +106,11 @@ _IDENTITY_LAST = frozenset({"id", "ids", "uuid"})
 _IDENTITY_ANY = frozenset({"name", "dnis", "ani", "phone", "email", "address", "extension"})
 _RATIO_WORDS = frozenset({"avg", "average", "pct", "percent", "rate", "ratio", "level", "score"})
 # Languages writing 1.234,5 (CLDR); their regions listed below write 1,234.5 or 1'234.5.
-_COMMA_DECIMAL = frozenset(
-    "de fr es it pt nl ru pl sv da nb nn no fi cs sk tr hu ro id uk el bg hr sl sr lt lv et "  # noqa: SIM905 (a word list reads better than 34 quoted strings)
-    "ca eu gl vi is".split()
-)
+_COMMA_DECIMAL = frozenset({
+    "de", "fr", "es", "it", "pt", "nl", "ru", "pl", "sv", "da", "nb", "nn", "no", "fi", "cs",
+    "sk", "tr", "hu", "ro", "id", "uk", "el", "bg", "hr", "sl", "sr", "lt", "lv", "et", "ca",
+    "eu", "gl", "vi", "is",
+})  # fmt: skip
 _DOT_DECIMAL_REGIONS = frozenset({"es-mx", "es-us", "de-ch", "it-ch", "de-li"})
 _ROW_SEPARATOR, _NULL_MARK = "\x1f", "\x1e"  # ASCII unit / record separators: not in reports
 
@@ -198,7 +200,7 @@ class ReportStream:
         self._counts: Counter[str] = Counter()
         self._ragged: list[pv.InvalidRow] = []
         self._localizers: list[_Localizer] = []
-        self._iterated = False
+        self._iteration: Generator[pa.RecordBatch, None, None] | None = None
         headers = _read_header(path, options)
         self._file = pa.OSFile(str(path))  # not memory-mapped: mapped pages would count in RSS
         try:
@@ -240,13 +242,21 @@ class ReportStream:
         )
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        if self._iterated:
+        if self._iteration is not None:
             raise RuntimeError("a ReportStream is read once; call read_report again")
-        self._iterated = True
-        return self._batches()
+        self._iteration = self._batches()
+        return self._iteration
 
     def close(self) -> None:
-        """Release the file (done by iteration's end too); `stats.bytes_read` is then final."""
+        """Stop reading and release the file (the end of iteration does it too).
+
+        `stats.bytes_read` is final afterwards.
+        """
+        if self._iteration is not None:
+            self._iteration.close()  # waits for the parsing thread before the reader closes
+        self._release()
+
+    def _release(self) -> None:
         if not self._file.closed:
             self._reader.close()
             self._counts["bytes"] = self._file.tell()
@@ -326,20 +336,23 @@ class ReportStream:
             summary = pc.or_(summary, pa.array([False] * (raw.num_rows - 1) + [True]))
         return summary
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:
+    def _batches(self) -> Generator[pa.RecordBatch, None, None]:
         """Finished batches; without key columns, grouped so repeats are found in bulk."""
         try:
-            group: list[pa.RecordBatch] = []
-            for data in self._normalized():
-                group.append(data)
-                if self._hasher is None or sum(b.num_rows for b in group) >= _HASH_GROUP_ROWS:
-                    yield from self._finish(group)
-                    group = []
-            yield from self._finish(group)
+            # closing() first: an abandoned iteration waits for the parsing thread, and only
+            # then is the reader closed under it.
+            with closing(self._normalized()) as blocks:
+                group: list[pa.RecordBatch] = []
+                for data in blocks:
+                    group.append(data)
+                    if self._hasher is None or sum(b.num_rows for b in group) >= _HASH_GROUP_ROWS:
+                        yield from self._finish(group)
+                        group = []
+                yield from self._finish(group)
         finally:
-            self.close()
+            self._release()
 
-    def _normalized(self) -> Iterator[pa.RecordBatch]:
+    def _normalized(self) -> Generator[pa.RecordBatch, None, None]:
         """Data columns per block; the next block is parsed on a thread meanwhile (one ahead)."""
         # Arrow kernels release the GIL: columns convert in parallel, one per core.
         workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="report-csv")
@@ -683,6 +696,8 @@ def _parse_duration(values: pa.Array, numbers: _NumberParser) -> pa.Array:
         seconds = pc.subtract(minutes_seconds, pc.multiply(minutes, 100))
         total = pc.add(pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60), seconds)
         return pc.multiply(total, 1000)
+    if not pc.any(pc.match_substring(values, ":")).as_py():  # all milliseconds
+        return pc.cast(pc.round(numbers(values)), pa.int64())
     parts = pc.split_pattern(values, ":", max_splits=2)
     clock = pc.fill_null(pc.equal(pc.list_value_length(parts), 3), False)
     n_clock = pc.sum(clock).as_py() or 0
