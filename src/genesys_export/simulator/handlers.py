@@ -138,6 +138,7 @@ class Handlers:
             job = self._job(call)
             if job.cancelled_at is None:
                 job.cancelled_at = call.now
+            job.results = None  # a cancelled job's results are never read again
             self.sim.bump("jobs_deleted")
         return Reply(204)
 
