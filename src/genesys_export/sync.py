@@ -30,7 +30,7 @@ from genesys_export.datasets import (
 )
 from genesys_export.errors import CheckpointError, ConfigError, NotifyFailed
 from genesys_export.exporter import Exporter, ExportResult
-from genesys_export.intervals import Interval
+from genesys_export.intervals import Interval, parse_duration
 from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.lifecycle import (
     CONVERSATION_DETAILS,
@@ -168,13 +168,19 @@ def _land_aggregates(
     settled: datetime,
     chunk: timedelta,
 ) -> dict[str, Any]:
+    step = parse_duration(ds.granularity, name=f"datasets.{landing.dataset}.granularity")
     probe = build_aggregate_query(
-        Interval(ds.start, ds.start + timedelta(days=1)),
+        Interval(ds.start, ds.start + step),
         granularity=ds.granularity,
         group_by=ds.group_by,
         metrics=ds.metrics,
+        time_zone=ds.time_zone,
     )
-    begin, end = _aligned(ds.start, start, probe.step), _aligned(ds.start, availability, probe.step)
+    if availability <= ds.start:
+        return {"up_to_date": True, "data_availability": availability.isoformat()}
+    edges = [e for e in probe.edges(Interval(ds.start, availability)) if e <= availability]
+    begin = max(e for e in edges if e <= start)
+    end = edges[-1]
     if end <= begin:
         return {"up_to_date": True, "data_availability": availability.isoformat()}
     query = build_aggregate_query(

@@ -197,13 +197,6 @@ def test_a_granularity_that_divides_the_interval_is_accepted(
     assert starts <= {day + timedelta(minutes=45 * n) for n in range(32)}
 
 
-DST_BUG = (
-    "BUG: jobs/aggregates.py treats P1D as a fixed 24 h timedelta, ignoring --time-zone "
-    "days of 23/25 h at DST changes"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=DST_BUG)
 def test_daily_buckets_across_a_dst_change_in_the_time_zone_match_the_api(tmp_path: Path) -> None:
     """P1D buckets in Europe/London over the three local days around the March change to
     summer time (the middle one 23 h long) are accepted and land as the API computes them."""
@@ -257,7 +250,6 @@ REFUSED = [
         ],
         ("Europe/London",),
         id="interval-not-on-local-day-boundaries",
-        marks=pytest.mark.xfail(strict=True, reason=DST_BUG),
     ),
     pytest.param(
         ["--interval", "yesterday"],

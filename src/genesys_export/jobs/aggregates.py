@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,8 +86,22 @@ class AggregateQuery:
             body["timeZone"] = self.time_zone
         return body
 
-    def buckets(self, interval: Interval) -> int:
-        return int(interval.length / self.step)
+    def edges(self, interval: Interval) -> list[datetime]:
+        """Bucket boundaries from the interval's start, up to and past its end.
+
+        Clock granularities (PT30M) are fixed steps. Calendar ones (P1D, P7D) step in the
+        query's time zone, where a day around a DST change lasts 23 or 25 hours.
+        """
+        zone = ZoneInfo(self.time_zone) if self.time_zone and self.step.days else None
+        local = interval.start.astimezone(zone).replace(tzinfo=None) if zone else None
+        edges, k = [interval.start], 1
+        while edges[-1] < interval.end:
+            if local is not None and zone is not None:
+                edges.append((local + self.step * k).replace(tzinfo=zone).astimezone(UTC))
+            else:
+                edges.append(interval.start + self.step * k)
+            k += 1
+        return edges
 
 
 def build_aggregate_query(
@@ -103,16 +117,11 @@ def build_aggregate_query(
     """Check every argument; a wrong one raises ConfigError naming the option and the fix."""
     window = parse_interval(interval) if isinstance(interval, str) else interval
     step = parse_duration(granularity, name="--granularity")
-    if window.length % step:
-        raise ConfigError(
-            f"--granularity {granularity} does not divide the interval {window.iso()} "
-            f"({window.length}); pick a granularity that divides it or align --interval"
-        )
     dims = _names(group_by, GROUP_BY_DIMENSIONS, "--group-by", "conversation aggregate dimension")
     mets = _names(metrics, METRICS, "--metrics", "conversation aggregate metric")
     if not mets:
         raise ConfigError("--metrics: name at least one metric, e.g. nOffered,tHandle")
-    return AggregateQuery(
+    query = AggregateQuery(
         interval=window,
         granularity=granularity.strip().upper(),
         step=step,
@@ -122,6 +131,13 @@ def build_aggregate_query(
         time_zone=_zone(time_zone),
         name=_table_name(name or "conversation_aggregates"),
     )
+    if query.edges(window)[-1] != window.end:
+        zone = f" in {query.time_zone}" if query.time_zone else ""
+        raise ConfigError(
+            f"--granularity {granularity} does not divide the interval {window.iso()}{zone}; "
+            "pick a granularity that divides it or align --interval to its buckets"
+        )
+    return query
 
 
 def _names(
@@ -227,11 +243,14 @@ def check_complexity(query: AggregateQuery, limits: AggregateLimits) -> None:
 def plan_chunks(query: AggregateQuery, limits: AggregateLimits, chunk: timedelta) -> list[Interval]:
     """Bucket-aligned chunks within the bucket, cell and interval limits."""
     per_query = min(limits.max_buckets, max(1, limits.max_cells // len(query.metrics)))
-    length = min(query.step * per_query, max(limits.max_interval, query.step))
-    length = max(query.step, (length // query.step) * query.step)
+    per_query = min(per_query, max(1, limits.max_interval // query.step))
     if chunk >= query.step:
-        length = min(length, (chunk // query.step) * query.step)
-    return query.interval.split_from_start(length)
+        per_query = min(per_query, chunk // query.step)
+    edges = query.edges(query.interval)
+    return [
+        Interval(edges[i], edges[min(i + per_query, len(edges) - 1)])
+        for i in range(0, len(edges) - 1, per_query)
+    ]
 
 
 @dataclass(frozen=True)
@@ -245,7 +264,7 @@ class AggregateChunks:
 
     def __call__(self, interval: Interval) -> ChunkResult:
         table = self._query(interval)
-        starts = [interval.start + self.query.step * i for i in range(self.query.buckets(interval))]
+        starts = self.query.edges(interval)[:-1]
         keys = pa.table(
             {
                 "interval_start": pa.array(starts, pa.timestamp("ms", tz="UTC")),
@@ -283,8 +302,8 @@ class AggregateChunks:
         )
 
     def _split(self, interval: Interval, exc: ApiError) -> pa.Table:
-        buckets = self.query.buckets(interval)
-        if buckets <= 1:
+        edges = self.query.edges(interval)
+        if len(edges) <= 2:
             raise ApiError(
                 f"one {self.query.granularity} bucket is still too large for the API; add a "
                 f"--filter or group by fewer dimensions (server: {exc.code}: {exc})",
@@ -294,7 +313,7 @@ class AggregateChunks:
                 code=exc.code,
                 correlation_id=exc.correlation_id,
             ) from exc
-        mid = interval.start + self.query.step * (buckets // 2)
+        mid = edges[len(edges) // 2]
         log.info("aggregate query for %s too large; splitting at %s", interval, mid)
         halves = [
             self._query(Interval(interval.start, mid)),
