@@ -336,3 +336,24 @@ def test_closing_a_stream_mid_way_releases_the_file(tmp_path: Path) -> None:
         first = next(iter(stream))
     assert first.num_rows < 20_000
     assert 0 < stream.stats.bytes_read <= path.stat().st_size
+
+
+def test_the_simulator_documented_shape(tmp_path: Path) -> None:
+    """BOM, CRLF, ISO times with offsets, grouped decimal averages, Hms durations, Total row."""
+    path = write(
+        tmp_path,
+        "Interval Start,Interval End,Queue Id,Queue Name,Offer,Avg Handle,Total Talk,Answer %\r\n"
+        '2024-05-01T00:00:00-04:00,2024-05-01T00:30:00-04:00,q1,Support,12,"123,456.7",'
+        "1h 02m 03s,91.7\r\n"
+        "2024-05-01T00:30:00-04:00,2024-05-01T01:00:00-04:00,q1,Support,0,,0h 00m 00s,\r\n"
+        'Total,,,,12,"123,456.7",1h 02m 03s,91.7\r\n',
+        bom=True,
+    )
+    table, stream = load(
+        path, time_zone="America/New_York", key_columns=("interval_start", "queue_id")
+    )
+    assert column(table, "interval_start") == [utc(2024, 5, 1, 4), utc(2024, 5, 1, 4, 30)]
+    assert column(table, "avg_handle") == [123456.7, None]
+    assert column(table, "total_talk") == [3_723_000, 0]
+    assert column(table, "answer_pct") == [91.7, None]
+    assert stream.stats.summary_rows_removed == 1

@@ -1,8 +1,9 @@
 """A reporting-export CSV, normalized into typed Arrow record batches in bounded memory.
 
-Reading: pyarrow's streaming CSV reader parses the file one block at a time (UTF-8 BOM,
-quoted delimiters, doubled quotes and newlines inside fields), every column as text, so
-each value is normalized here once, by rules this module owns:
+Reading: pyarrow's streaming CSV reader parses the file one block (1 MiB) at a time, on a
+thread one block ahead (UTF-8 BOM, quoted delimiters, doubled quotes, newlines inside
+fields), every column as text; columns are then normalized in parallel (Arrow kernels
+release the GIL) by rules this module owns:
 
 * An empty field is null. A summary row (first cell `Total`, `Totals` or `Summary`, any
   case; or the file's last row when `summary_last_row`) is removed and counted.
@@ -13,23 +14,29 @@ each value is normalized here once, by rules this module owns:
   1. `type_overrides[name]`;
   2. a name that identifies rather than measures stays a string: last word `id`, `ids` or
      `uuid`, or a word `name`, `dnis`, `ani`, `phone`, `email`, `address`, `extension`;
-  3. the non-empty values of the first block decide: all `true`/`false` -> bool; all
-     `h:mm:ss` -> duration; all one date-time layout (ISO-8601, or the locale's `5/1/2024
-     1:30 PM`, `01.05.2024 13:30`, ...) -> timestamp; all integers in the locale's
-     grouping, without leading zeros -> int64, or float64 when the name says ratio (`avg`,
-     `pct`, `percent`, `rate`, `ratio`, `level`, `score`); all decimals -> float64;
-     anything else, or no value at all, -> string.
+  3. the non-empty values of the first block (summary rows excluded) decide:
+     all `true`/`false` -> bool; all `h:mm:ss` or `1h 02m 03s` -> duration; all one
+     date-time layout (ISO-8601 with or without offset, or the locale's `5/1/2024 1:30 PM`,
+     `01.05.2024 13:30`, ...) -> timestamp; all integers in the locale's grouping, without
+     leading zeros -> int64, or float64 when the name says ratio (`avg`, `pct`, `percent`,
+     `rate`, `ratio`, `level`, `score`); all decimals -> float64; anything else, or no
+     value at all, -> string.
   A later value that does not fit raises SchemaMismatch naming its line and column; pin
   the column with `type_overrides`.
-* Values: durations (`26:03:10`, `1:02:03.5`, or plain milliseconds) -> int64 ms; numbers
-  in the locale's separators (en-US `1,234.5`, de-DE `1.234,5`, fr-FR `1 234,5`; a trailing
-  `%` is dropped, the number kept as shown); timestamps, written in the export's time zone,
-  -> `timestamp[ms, UTC]` (the repeated hour of a DST change: see `_Localizer`).
+* Values: durations (`26:03:10`, `1:02:03.5`, `1h 02m 03s`, or plain milliseconds) ->
+  int64 ms (a Seconds-format export stays float64 seconds: request milliseconds); numbers
+  in the locale's separators (en-US `1,234.5`, de-DE `1.234,5`, fr-FR `1 234,5`; a
+  trailing `%` is dropped, the number kept as shown); timestamps, written in the export's
+  time zone unless they carry an offset, -> `timestamp[ms, UTC]` (for the hour repeated
+  by a DST change, see `_Localizer`).
 
 Keys: `key_columns`, or else `_row_hash`. Rows whose key columns hold a null are kept (never
 dropped silently) and counted in `stats.rows_missing_key`; the caller decides what a
 missing key means for its sink. `_run_id`, `_extracted_at` and the caller's extra columns
 (`_request_id`, `_interval_start`, ...) follow the data columns.
+
+Memory: pyarrow reads up to 32 blocks ahead (~35 MB); we hold two blocks and, without key
+columns, one group of 128k rows plus 8 bytes per row read (see `_RowHasher`).
 
 Errors carry the 1-based physical line: on the (rare) error path the file is re-read with
 the `csv` module, which counts lines, to find where the offending record starts. Errors
@@ -88,6 +95,7 @@ _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
 _BOOL = r"^(?i:true|false)$"
 _CLOCK = r"^-?\d+:[0-5]\d:[0-5]\d(?:[.,]\d+)?$"
 _WHOLE_CLOCK = r"^\d+:[0-5]\d:[0-5]\d$"
+_HMS = r"^(\d+)h ?([0-5]?\d)m ?([0-5]?\d)s$"  # durationFormat Hms: 1h 02m 03s
 _ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _ISO_TZ = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _NUMERIC_DATE = r"^\d{1,2}[/.]\d{1,2}[/.]\d{2}(?:\d{2})?\b"
@@ -575,7 +583,7 @@ def _infer(
         return "string", None
     if _all_match(values, _BOOL):
         return "bool", None
-    if _all_match(values, _CLOCK):
+    if _all_match(values, _CLOCK) or _all_match(values, _HMS):
         return "duration", None
     layout = _timestamp_layout(values, month_first)
     if layout is not None:
@@ -687,7 +695,9 @@ class _NumberParser:
 
 
 def _parse_duration(values: pa.Array, numbers: _NumberParser) -> pa.Array:
-    """`h:mm:ss[.fff]` (hours may pass 24) or plain milliseconds -> int64 ms."""
+    """`h:mm:ss[.fff]` (hours may pass 24), `1h 02m 03s` or plain milliseconds -> int64 ms."""
+    if pc.any(pc.match_substring(values, "h")).as_py():
+        values = pc.replace_substring_regex(values, _HMS, r"\1:\2:\3")
     if _all_match(values, _WHOLE_CLOCK):  # the usual form: arithmetic on hhmmss as a number
         hhmmss = pc.cast(pc.replace_substring(values, ":", ""), pa.int64())
         hours = pc.divide(hhmmss, 10_000)
