@@ -107,6 +107,7 @@ def validate_table(spec: TableSpec, table: pa.Table) -> ValidationReport:
 
 
 def _validate(specs: tuple[TableSpec, ...], tables: Mapping[str, pa.Table]) -> ValidationReport:
+    """Every check that applies to each table present (absent parents make orphans)."""
     checks: list[CheckResult] = []
     for spec in specs:
         table = tables.get(spec.name)
