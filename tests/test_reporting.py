@@ -228,3 +228,11 @@ def test_constructed_requests_are_checked_too() -> None:
         ReportRequest(
             view_type="API_USAGE_VIEW", start=start, end=start, period="P1D", time_zone="UTC"
         )
+
+
+def test_formatted_durations_pin_a_matching_duration_format() -> None:
+    """hasFormatDurations alone asks for hh:mm:ss; an explicit durationFormat wins."""
+    assert request(has_format_durations=True).body()["durationFormat"] == "Hhmmss"
+    assert request(duration_format="Hms").body()["durationFormat"] == "Hms"
+    with pytest.raises(ConfigError, match="duration format"):
+        request(duration_format="Minutes")
