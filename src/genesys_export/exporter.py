@@ -244,6 +244,10 @@ class Exporter:
                 failed(run, exc)
                 raise
             run.progress.stop()
+            run.landed = {
+                name: sink.count_rows(name, run_id=run.run_id) if written else 0
+                for name, written in run.rows.items()
+            }
             run.final = run.summary(dest=sink.uri, **run.extra)
             run.event("run.finished", **{k: v for k, v in run.final.items() if k != "run_id"})
 

@@ -54,7 +54,8 @@ class Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     extracted_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # rows written, rewrites included
+    landed: dict[str, int] = field(default_factory=dict)  # rows in the destination from this run
     files: dict[str, str] = field(default_factory=dict)
     jobs: int = 0
     chunks_done: int = 0
@@ -77,7 +78,8 @@ class Run:
         waited = self.api.budget.waited if self.api else 0.0
         return {
             "run_id": self.run_id,
-            "rows": dict(sorted(self.rows.items())),
+            "rows": dict(sorted((self.landed or self.rows).items())),
+            "rows_written": dict(sorted(self.rows.items())),
             "chunks": self.chunks_done,
             "jobs": self.jobs,
             **api_stats,

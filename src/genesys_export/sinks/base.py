@@ -80,6 +80,10 @@ class Sink(Protocol):
 
     def read_checkpoint(self, dataset: str) -> Checkpoint | None: ...
 
+    def count_rows(self, name: str, *, run_id: str) -> int:
+        """Committed rows of `name` last written by run `run_id`."""
+        ...
+
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table (for tests, `result.table()` and the demo)."""
         ...

@@ -114,6 +114,12 @@ class DuckDBSink:
             ).fetchall()
         return Checkpoint.from_json(str(found[0][0]), dataset=dataset) if found else None
 
+    def count_rows(self, name: str, *, run_id: str) -> int:
+        """Committed rows of `name` whose `_run_id` is `run_id`."""
+        with self._errors(f"count {name}"), self._reader() as cur:
+            query = f"SELECT count(*) FROM {_ident(name)} WHERE _run_id = ?"
+            return int(cur.execute(query, [run_id]).fetchone()[0])
+
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table, in the Arrow types it was written with."""
         with self._errors(f"read {name}"), self._reader() as cur:

@@ -185,6 +185,13 @@ class ParquetSink:
                 text = f.read().decode()
         return Checkpoint.from_json(text, dataset=dataset)
 
+    def count_rows(self, name: str, *, run_id: str) -> int:
+        """Committed rows of `name` whose `_run_id` is `run_id` (reads that column only)."""
+        with self._errors(f"count {name}"):
+            files = sorted(self._partitions(name).values())
+            dataset = ds.dataset(files, format="parquet", filesystem=self.fs)
+            return int(dataset.count_rows(filter=pc.field("_run_id") == run_id))
+
     def read_table(self, name: str) -> pa.Table:
         """Every committed partition of `name`, without the `date` partition column."""
         with self._errors(f"read {name}"):

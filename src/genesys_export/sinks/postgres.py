@@ -166,6 +166,12 @@ class PostgresSink:
             )
         return Checkpoint.from_json(found[0][0], dataset=dataset) if found else None
 
+    def count_rows(self, name: str, *, run_id: str) -> int:
+        """Committed rows of `name` whose `_run_id` is `run_id`."""
+        with self._errors(f"count {name}"):
+            query = sql.SQL("SELECT count(*) FROM {} WHERE _run_id = %s").format(self._ident(name))
+            return int(self._fetch(query, [run_id])[0][0])
+
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table, in the Arrow types it was written with."""
         with self._errors(f"read {name}"):
