@@ -1,4 +1,7 @@
-"""Builds the CSV of a reporting export; the format is described in `reports.py`."""
+"""Builds the CSV of a reporting export; the format is described in `reports.py`.
+
+`ragged()` breaks a built file the way the `ragged_csv` fault describes (see `faults.py`).
+"""
 
 from __future__ import annotations
 
@@ -116,6 +119,33 @@ def report_csv(org: Organization, seed: int, export: Json, rows: int) -> bytes:
     if options.summary_row:
         total = _summary(produced, spec)
         writer.writerow([format_cell(total[column_id]) for column_id, format_cell in formatters])
+    return (BOM + out.getvalue()).encode("utf-8")
+
+
+def ragged(body: bytes, export: Json) -> bytes:
+    """`body` (a file of `report_csv` for `export`) with one data row a field too long.
+
+    Of its k data rows (the summary row not counted), row k//2 gets its first name-like
+    cell split at the first space into two fields, as an unquoted delimiter inside the
+    name would; without such a cell an empty field is appended. A file without data rows
+    is returned unchanged.
+    """
+    options = CsvOptions.of(export)
+    text = body.decode("utf-8").removeprefix(BOM)
+    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter))
+    header, data = records[0], records[1:]
+    rows = len(data) - (1 if options.summary_row and data else 0)
+    if rows == 0:
+        return body
+    row = data[rows // 2]
+    names = [i for i, title in enumerate(header) if title.endswith("Name")]
+    if names and " " in row[names[0]]:
+        first, rest = row[names[0]].split(" ", 1)
+        row[names[0] : names[0] + 1] = [first, rest]
+    else:
+        row.append("")
+    out = io.StringIO()
+    csv.writer(out, delimiter=options.delimiter, lineterminator="\r\n").writerows(records)
     return (BOM + out.getvalue()).encode("utf-8")
 
 

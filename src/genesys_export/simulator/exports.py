@@ -7,8 +7,10 @@
   inferred from "successful operation", UNVERIFIED). Which views require which filters
   is the simulator's choice (see `reports.py`); server-side rules are UNVERIFIED.
 * Status: SUBMITTED for the first quarter of `export_latency`, then RUNNING with a rising
-  percentageComplete, then COMPLETED (or FAILED under `export_fail`) with a `downloadUrl`
-  of `{api}/api/v2/downloads/{downloadId}` (the real host is `apps.{env}`, §2.6).
+  percentageComplete, then COMPLETED (FAILED under `export_fail`,
+  COMPLETED_WITH_PARTIAL_RESULTS under `partial_export`); both COMPLETED states carry a
+  `downloadUrl` of `{api}/api/v2/downloads/{downloadId}` (the real host is `apps.{env}`,
+  §2.6).
 * The listing is newest first (order UNVERIFIED), pageSize default 25 and at most 100
   (the maximum is ours), and starts with older exports "not made by this client" so that
   a client has to page and pick its own by id.
@@ -52,6 +54,7 @@ from genesys_export.simulator.vocabulary import (
 
 Json = dict[str, Any]
 URL_EXPIRES_SECONDS = 900
+DOWNLOADABLE = ("COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS")
 _REQUIRED = (
     "name",
     "timeZone",
@@ -185,6 +188,8 @@ class Export:
     created: float  # simulator clock
     download_id: str
     fails: bool = False
+    partial: bool = False  # ends COMPLETED_WITH_PARTIAL_RESULTS (`partial_export`)
+    ragged: bool | None = None  # its CSV is malformed (`ragged_csv`); None: file not built
     frozen_status: str | None = None  # seeded exports never move
     frozen_percentage: float = 1.0
     error_type: str | None = None
@@ -196,10 +201,16 @@ def progress(export: Export, now: float, latency: float) -> tuple[str, float, fl
         return export.frozen_status, export.frozen_percentage, export.created + 60
     elapsed = now - export.created
     if elapsed >= latency:
-        return ("FAILED" if export.fails else "COMPLETED"), 1.0, export.created + latency
+        return _final_status(export), 1.0, export.created + latency
     if elapsed < latency * 0.25:
         return "SUBMITTED", 0.0, export.created
     return "RUNNING", round(elapsed / latency, 2), export.created + latency * 0.25
+
+
+def _final_status(export: Export) -> str:
+    if export.fails:
+        return "FAILED"
+    return "COMPLETED_WITH_PARTIAL_RESULTS" if export.partial else "COMPLETED"
 
 
 def response_doc(
@@ -224,7 +235,7 @@ def response_doc(
     doc["selfUri"] = f"/api/v2/analytics/reporting/exports/{export.id}"
     if state == "FAILED":
         doc["exportErrorMessagesType"] = export.error_type or "FAILED_GETTING_DATA_FROM_SERVICE"
-    if state in ("COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS"):
+    if state in DOWNLOADABLE:
         doc["downloadUrl"] = f"{api_url}/api/v2/downloads/{export.download_id}"
     return doc
 
@@ -272,7 +283,7 @@ def seeded_history(seed: int, now: float, now_wall_ms: int, count: int) -> list[
     return history
 
 
-def new_export(fields: Json, now: float, *, fails: bool) -> Export:
+def new_export(fields: Json, now: float, *, fails: bool, partial: bool = False) -> Export:
     """A freshly submitted export."""
     return Export(
         id=str(uuid.uuid4()),
@@ -281,6 +292,7 @@ def new_export(fields: Json, now: float, *, fails: bool) -> Export:
         created=now,
         download_id=uuid.uuid4().hex[:16],
         fails=fails,
+        partial=partial,
     )
 
 

@@ -28,6 +28,13 @@ Job, page and download faults, each hitting the first N occasions (default n=1):
     repeat_cursor:n=N  N results pages carry the cursor the client just sent, not a new one
     export_fail:n=N    the first N reporting exports end FAILED
                        (exportErrorMessagesType FAILED_GETTING_DATA_FROM_SERVICE)
+    partial_export:n=N the first N reporting exports (that do not fail) end
+                       COMPLETED_WITH_PARTIAL_RESULTS, with a downloadUrl; the file is
+                       the one a complete export would give
+    ragged_csv:n=N     the first N report CSV files built are malformed: of their k data
+                       rows, row k//2 (0-based, the summary row not counted) has one
+                       field too many, its name split in two as an unquoted delimiter
+                       would; every download of that export gets the same file
     download_drop:n=N  the first N downloads send half the body under the full
                        Content-Length, then close
     short_pages[:n=N]  pages hold half the asked pageSize (at least 1) while a cursor
@@ -61,6 +68,8 @@ class FaultKind(StrEnum):
     EXPORT_FAIL = "export_fail"
     DOWNLOAD_DROP = "download_drop"
     REPEAT_CURSOR = "repeat_cursor"
+    PARTIAL_EXPORT = "partial_export"
+    RAGGED_CSV = "ragged_csv"
 
 
 class FaultScope(StrEnum):
@@ -79,6 +88,8 @@ _COUNTED_KINDS = (
     FaultKind.EXPORT_FAIL,
     FaultKind.DOWNLOAD_DROP,
     FaultKind.REPEAT_CURSOR,
+    FaultKind.PARTIAL_EXPORT,
+    FaultKind.RAGGED_CSV,
 )
 # Counted kinds without n hit the first occasion only; short_pages and slow_jobs hit all.
 _ONCE_BY_DEFAULT = (
@@ -87,6 +98,8 @@ _ONCE_BY_DEFAULT = (
     FaultKind.EXPORT_FAIL,
     FaultKind.DOWNLOAD_DROP,
     FaultKind.REPEAT_CURSOR,
+    FaultKind.PARTIAL_EXPORT,
+    FaultKind.RAGGED_CSV,
 )
 _PARAMS: dict[FaultKind, frozenset[str]] = {
     FaultKind.TOO_MANY_REQUESTS: frozenset(

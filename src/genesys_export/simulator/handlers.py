@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from genesys_export.simulator import exports, jobs, reports
+from genesys_export.simulator import csvreport, exports, jobs, reports
 from genesys_export.simulator.faults import FaultKind
 from genesys_export.simulator.isotime import format_ms, to_ms
 from genesys_export.simulator.problems import Problem, invalid_query_param, not_found
@@ -219,7 +219,8 @@ class Handlers:
         fields = exports.validate_request(parse_json(call.request))
         with self.sim.locked():
             fails = self.sim.take_fault(FaultKind.EXPORT_FAIL) is not None
-            export = exports.new_export(fields, call.now, fails=fails)
+            partial = not fails and self.sim.take_fault(FaultKind.PARTIAL_EXPORT) is not None
+            export = exports.new_export(fields, call.now, fails=fails, partial=partial)
             self.sim.state.exports[export.id] = export
             self.sim.bump("exports_submitted")
             return json_reply(200, self._export_doc(export, call))
@@ -265,7 +266,7 @@ class Handlers:
         for export in self.sim.state.exports.values():
             if export.download_id == download_id:
                 status = exports.progress(export, now, self.sim.export_latency)[0]
-                if status == "COMPLETED":
+                if status in exports.DOWNLOADABLE:
                     return export
         raise not_found(f"download {download_id}")
 
@@ -308,6 +309,8 @@ class Handlers:
         if cached is None:
             pdf = export.fields["exportFormat"] == "PDF"
             cached = _PDF if pdf else self.sim.dataset.report_csv(export.fields)
+            if not pdf and self._is_ragged(export):
+                cached = csvreport.ragged(cached, export.fields)
         with self.sim.locked():
             # Files can be large (report_rows is a benchmark knob): keep the last few only.
             downloads[export.download_id] = cached
@@ -315,6 +318,13 @@ class Handlers:
             while len(downloads) > _CACHED_FILES:
                 downloads.popitem(last=False)
         return cached
+
+    def _is_ragged(self, export: exports.Export) -> bool:
+        """Whether this export's CSV is malformed: decided when its file is first built."""
+        with self.sim.locked():
+            if export.ragged is None:
+                export.ragged = self.sim.take_fault(FaultKind.RAGGED_CSV) is not None
+            return export.ragged
 
 
 def _kind(request: HttpRequest) -> jobs.JobKind:
