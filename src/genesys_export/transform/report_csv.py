@@ -890,7 +890,9 @@ class _RowHasher:
     Identical rows stay distinct: the n-th repeat (n >= 1) hashes its text plus `n`. Repeats
     are found through a 64-bit hash of every earlier row, kept as Arrow arrays (8 bytes a
     row: the only state that grows with the file) and probed by DuckDB once per group of
-    rows, not per row. DuckDB also computes the sha256s, in parallel.
+    rows, not per row. DuckDB also computes the sha256s, in parallel. The row text is
+    Arrow's cast of each value to a string (timestamps as epoch ms): stable for one
+    pyarrow version; a rerun replaces a request's rows by `_request_id` anyway.
     """
 
     def __init__(self, extras: Mapping[str, pa.Scalar]) -> None:
