@@ -111,7 +111,7 @@ def land_details(
         "interval": clipped.iso() if clipped else None,
         "data_availability": availability.isoformat(),
         "settled_until": min(settled, clipped.end).isoformat() if clipped else None,
-        "chunks": len(chunks),
+        "planned_chunks": len(chunks),
     }
 
 
@@ -130,7 +130,7 @@ def land_aggregates(
         landing.write("conversation_aggregates", settled),
         concurrency=landing.concurrency,
     )
-    return {"interval": query.interval.iso(), "chunks": len(chunks)}
+    return {"interval": query.interval.iso(), "planned_chunks": len(chunks)}
 
 
 def land_reports(
@@ -170,7 +170,7 @@ def land_reports(
                 run, landing.sink, request, file, options, partial=partial, checkpoint=checkpoint
             )
         run.progress.chunk_done(request.interval, {})
-    return {"requests": len(requests)}
+    return {"report_exports": len(requests)}
 
 
 def not_available(dataset: str, window: Interval, availability: datetime) -> str:

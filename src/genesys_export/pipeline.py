@@ -76,7 +76,8 @@ class Run:
     def summary(self, **extra: Any) -> dict[str, Any]:
         api_stats = self.api.stats.as_dict() if self.api else {}
         waited = self.api.budget.waited if self.api else 0.0
-        return {
+        # What the run measured wins over what a step reported under the same name.
+        return extra | {
             "run_id": self.run_id,
             "rows": dict(sorted((self.landed or self.rows).items())),
             "rows_written": dict(sorted(self.rows.items())),
@@ -86,7 +87,6 @@ class Run:
             "budget_wait_s": round(waited, 3),
             "duration_s": round(time.monotonic() - self.started, 3),
             "warnings": list(self.warnings),
-            **extra,
         }
 
 

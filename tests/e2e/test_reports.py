@@ -228,11 +228,6 @@ def _download_id(landed: Landed) -> str:
     return mine.download_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: land_reports returns {'requests': n_report_requests}, which overwrites the "
-    "API request count in the run summary (landing.py land_reports / pipeline.Run.summary)",
-)
 def test_summary_counts_the_api_requests_made(landed: Landed) -> None:
     """The run summary's `requests` is the number of API requests the run made."""
     assert landed.summary["requests"] == len(api_requests(landed.sim))
@@ -440,13 +435,6 @@ def test_a_rerun_replaces_its_rows_and_another_interval_adds(
     assert runs == {second_run: expected[0], third_run.summary["run_id"]: expected[2]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SinkError,
-    reason="BUG: avg_* columns are float64 for Milliseconds exports but int64 for Hhmmss "
-    "ones (transform/report_csv.py _infer), and ParquetSink carries old rows over with "
-    "fit(kept, new schema): 248109.4 cannot be cast to int64 -> SinkError (exit 5)",
-)
 def test_two_duration_formats_share_one_parquet_table(tmp_path: Path) -> None:
     """A view exported with millisecond durations, then with hh:mm:ss durations, into the
     same Parquet destination holds both requests' rows (as it does in DuckDB)."""

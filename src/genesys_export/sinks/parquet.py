@@ -498,14 +498,25 @@ def _file_schema(spec: pa.Schema, old: pa.Schema) -> pa.Schema:
 
     Columns only one side has are nullable: the other side's rows have nulls there.
     """
-    fields = [f if f.name in old.names else f.with_nullable(True) for f in spec]
+    fields = [
+        _widest(f, old.field(f.name)) if f.name in old.names else f.with_nullable(True)
+        for f in spec
+    ]
     fields += [f.with_nullable(True) for f in old if f.name not in spec.names]
     return pa.schema(fields)
 
 
+def _widest(new: pa.Field, old: pa.Field) -> pa.Field:
+    """A column typed int64 by one export and float64 by another (a report's averages in
+    milliseconds vs hh:mm:ss) is stored as float64, which holds both exactly."""
+    if {new.type, old.type} == {pa.int64(), pa.float64()}:
+        return new.with_type(pa.float64())
+    return new
+
+
 def _unified(schemas: list[pa.Schema]) -> pa.Schema:
     """One schema over files written at different times; partial columns are nullable."""
-    unified = pa.unify_schemas(schemas)
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
     everywhere = set.intersection(*(set(s.names) for s in schemas))
     return pa.schema([f if f.name in everywhere else f.with_nullable(True) for f in unified])
 
