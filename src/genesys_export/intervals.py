@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from genesys_export.errors import ConfigError
 
@@ -56,6 +57,26 @@ class Interval:
 
     def __str__(self) -> str:
         return self.iso()
+
+
+def bucket_edges(
+    interval: Interval, step: timedelta, time_zone: str | None = None
+) -> list[datetime]:
+    """Bucket boundaries from the interval's start until one reaches its end.
+
+    Clock steps (PT30M) are fixed. Calendar steps (P1D, P7D) are taken in `time_zone`,
+    where a day around a DST change lasts 23 or 25 hours.
+    """
+    zone = ZoneInfo(time_zone) if time_zone and step.days else None
+    local = interval.start.astimezone(zone).replace(tzinfo=None) if zone else None
+    edges, k = [interval.start], 1
+    while edges[-1] < interval.end:
+        if local is not None:
+            edges.append((local + step * k).replace(tzinfo=zone).astimezone(UTC))
+        else:
+            edges.append(interval.start + step * k)
+        k += 1
+    return edges
 
 
 def format_instant(value: datetime) -> str:

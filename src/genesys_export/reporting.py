@@ -276,10 +276,19 @@ class ReportRequest:
     @property
     def request_id(self) -> str:
         """sha256 of the canonical body without `name`: same data asked for, same id."""
-        body = self.body()
-        del body["name"]  # a label, not part of what is exported
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return _digest(self.body(), "name")
+
+    @property
+    def family_id(self) -> str:
+        """Like request_id, without the interval: the same view, filter and shape asked for
+        another interval. Rows of one family and one period bucket are the same data."""
+        return _digest(self.body(), "name", "interval")
+
+
+def _digest(body: dict[str, Any], *leave_out: str) -> str:
+    kept = {k: v for k, v in body.items() if k not in leave_out}
+    canonical = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def build_report_request(

@@ -435,6 +435,29 @@ def test_a_rerun_replaces_its_rows_and_another_interval_adds(
     assert runs == {second_run: expected[0], third_run.summary["run_id"]: expected[2]}
 
 
+@pytest.mark.parametrize("dest_in", SINKS)
+def test_an_overlapping_interval_replaces_the_shared_periods(
+    tmp_path: Path, dest_in: Callable[[Path], str]
+) -> None:
+    """05-01..05-03 then 05-02..05-04 of the same view: the shared day lands once, from
+    the later export, and the first export's other day stays."""
+    dest = dest_in(tmp_path)
+    with simulator() as (_, running):
+        exporter = exporter_for(running, tmp_path)
+        first = exporter.export_report(VIEW, INTERVAL, dest=dest).summary["run_id"]
+        second = exporter.export_report(VIEW, "2024-05-02/2024-05-04", dest=dest).summary["run_id"]
+    table = read(dest, TABLE)
+    keys = list(zip(*(table.column(c).to_pylist() for c in ROW_KEY), strict=True))
+    assert len(keys) == len(set(keys)) > 0
+    by_day: dict[Any, set[str]] = {}
+    for start, run in zip(
+        table.column("interval_start").to_pylist(), table.column("_run_id").to_pylist(), strict=True
+    ):
+        by_day.setdefault(start.date().isoformat(), set()).add(run)
+    assert by_day["2024-05-01"] == {first}
+    assert by_day["2024-05-02"] == by_day["2024-05-03"] == {second}
+
+
 def test_two_duration_formats_share_one_parquet_table(tmp_path: Path) -> None:
     """A view exported with millisecond durations, then with hh:mm:ss durations, into the
     same Parquet destination holds both requests' rows (as it does in DuckDB)."""

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from genesys_export.errors import ApiError, ClientError, ConfigError
 from genesys_export.http_client import Api
-from genesys_export.intervals import Interval, parse_duration, parse_interval
+from genesys_export.intervals import Interval, bucket_edges, parse_duration, parse_interval
 from genesys_export.jobs.lifecycle import body_hash
 from genesys_export.pipeline import ChunkResult, Run, partition_dates
 from genesys_export.sinks.base import Replacement
@@ -87,21 +87,8 @@ class AggregateQuery:
         return body
 
     def edges(self, interval: Interval) -> list[datetime]:
-        """Bucket boundaries from the interval's start, up to and past its end.
-
-        Clock granularities (PT30M) are fixed steps. Calendar ones (P1D, P7D) step in the
-        query's time zone, where a day around a DST change lasts 23 or 25 hours.
-        """
-        zone = ZoneInfo(self.time_zone) if self.time_zone and self.step.days else None
-        local = interval.start.astimezone(zone).replace(tzinfo=None) if zone else None
-        edges, k = [interval.start], 1
-        while edges[-1] < interval.end:
-            if local is not None and zone is not None:
-                edges.append((local + self.step * k).replace(tzinfo=zone).astimezone(UTC))
-            else:
-                edges.append(interval.start + self.step * k)
-            k += 1
-        return edges
+        """Bucket boundaries; calendar granularities step in the query's time zone."""
+        return bucket_edges(interval, self.step, self.time_zone)
 
 
 def build_aggregate_query(

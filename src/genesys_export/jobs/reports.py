@@ -28,6 +28,7 @@ import pyarrow as pa
 from genesys_export import redact
 from genesys_export.errors import JobFailed, JobTimedOut
 from genesys_export.http_client import Api
+from genesys_export.intervals import bucket_edges, parse_duration
 from genesys_export.jobs.lifecycle import Events, Polling, body_hash
 from genesys_export.pipeline import Run
 from genesys_export.reporting import ReportRequest, report_table_name
@@ -208,9 +209,28 @@ def scratch_dir() -> Iterator[Path]:
         yield Path(name)
 
 
-def request_keys(request: ReportRequest) -> pa.Table:
-    """The replacement key of a request's rows: a rerun replaces exactly them."""
-    return pa.table({"_request_id": pa.array([request.request_id], pa.string())})
+def report_replacement(request: ReportRequest, schema: pa.Schema) -> tuple[Replacement, str]:
+    """Which existing rows a request's rows replace, and the partition column.
+
+    With an `interval_start` column, by period bucket within the request's family (same
+    view, filter and shape): another request over an overlapping interval replaces the
+    shared buckets instead of adding them twice. Without one, exactly the rows of an
+    earlier run of the same request.
+    """
+    if "interval_start" in schema.names and pa.types.is_timestamp(
+        schema.field("interval_start").type
+    ):
+        step = parse_duration(request.period, name="--period")
+        starts = bucket_edges(request.interval, step, request.time_zone)[:-1]
+        keys = pa.table(
+            {
+                "_request_family": pa.array([request.family_id] * len(starts), pa.string()),
+                "interval_start": pa.array(starts, UTC_MS),
+            }
+        )
+        return Replacement(keys, frozenset(s.date() for s in starts)), "interval_start"
+    keys = pa.table({"_request_id": pa.array([request.request_id], pa.string())})
+    return Replacement(keys, frozenset({request.start.date()})), "_interval_start"
 
 
 def land_report(
@@ -231,15 +251,17 @@ def land_report(
     ctx = RunContext(run.run_id, run.extracted_at)
     extras = {
         "_request_id": pa.scalar(request.request_id, pa.string()),
+        "_request_family": pa.scalar(request.family_id, pa.string()),
         "_interval_start": pa.scalar(request.start, UTC_MS),
         "_partial": pa.scalar(partial, pa.bool_()),
     }
     name = report_table_name(request.view_type)
     rows = 0
     with read_report(file.path, options, ctx, extra_columns=extras) as stream:
-        spec = stream.spec(name)
+        replacement, partition_by = report_replacement(request, stream.schema)
+        spec = stream.spec(name, partition_by=partition_by)
         try:
-            sink.delete(spec, Replacement(request_keys(request), frozenset({request.start.date()})))
+            sink.delete(spec, replacement)
             for batch in stream:
                 table = pa.Table.from_batches([batch], schema=spec.schema)
                 validate_table(spec, table).raise_if_failed()
