@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -88,6 +88,16 @@ class Run:
             "duration_s": round(time.monotonic() - self.started, 3),
             "warnings": list(self.warnings),
         }
+
+
+def concat_pages(pages: Sequence[Any], specs: Iterable[TableSpec]) -> dict[str, pa.Table]:
+    """One table per spec from the `tables` of every page of a chunk (empty when none)."""
+    return {
+        spec.name: pa.concat_tables([p.tables[spec.name] for p in pages]).combine_chunks()
+        if pages
+        else spec.schema.empty_table()
+        for spec in specs
+    }
 
 
 def replacement_for(

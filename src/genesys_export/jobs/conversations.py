@@ -20,7 +20,7 @@ from genesys_export.errors import JobFailed
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, Polling, run_job
-from genesys_export.pipeline import ChunkResult, Run, replacement_for
+from genesys_export.pipeline import ChunkResult, Run, concat_pages, replacement_for
 from genesys_export.transform.conversations import ConversationPage, conversation_tables
 from genesys_export.transform.schemas import (
     CONVERSATIONS,
@@ -52,12 +52,7 @@ class ConversationChunks:
 
     def __call__(self, interval: Interval) -> ChunkResult:
         pages = self._pages(interval)
-        tables = {
-            spec.name: pa.concat_tables([p.tables[spec.name] for p in pages]).combine_chunks()
-            if pages
-            else spec.schema.empty_table()
-            for spec in SPECS
-        }
+        tables = concat_pages(pages, SPECS)
         conversations = tables[CONVERSATIONS.name]
         replacement = replacement_for(conversations, ["conversation_id"], "conversation_start")
         return ChunkResult(

@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import USER_DETAILS, Polling, run_job
-from genesys_export.pipeline import ChunkResult, Run, replacement_for
+from genesys_export.pipeline import ChunkResult, Run, concat_pages, replacement_for
 from genesys_export.transform.schemas import USER_PRESENCE, USER_ROUTING_STATUS
 from genesys_export.transform.tables import RunContext
 from genesys_export.transform.users import user_tables
@@ -60,12 +58,7 @@ class UserChunks:
             max_attempts=self.max_attempts,
             rng=self.rng,
         )
-        tables = {
-            spec.name: pa.concat_tables([p.tables[spec.name] for p in pages]).combine_chunks()
-            if pages
-            else spec.schema.empty_table()
-            for spec in SPECS
-        }
+        tables = concat_pages(pages, SPECS)
         return ChunkResult(
             interval=interval,
             tables=[
