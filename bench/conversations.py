@@ -11,7 +11,7 @@ subprocess, reading one page at a time, so its peak RSS (ru_maxrss) is its own:
                      every 20 pages, as a sink writes one per chunk), one thread
 - parquet, 2 threads: the same, transforming page k+1 while page k is written
 - duckdb:            `conversation_tables`, then INSERT of the Arrow tables into a DuckDB
-                     file (memory_limit 128MB, 1 thread), one transaction per 5 pages
+                     file (memory_limit 64MB, 1 thread), one transaction per 5 pages
 - parquet at N/10:   to show that peak RSS does not grow with N
 - baseline at N/10:  the naive way, `json.loads` + `pandas.json_normalize` per table and
                      `pandas.to_datetime` on the time columns; ratios are per conversation.
@@ -162,7 +162,7 @@ def _into_duckdb(pages: Iterator[bytes], path: Path) -> dict[str, Any]:
     """Transform, then INSERT each Arrow table; one transaction per `_PAGES_PER_COMMIT` pages."""
     import duckdb  # only this path pays for importing it
 
-    with duckdb.connect(str(path), config={"memory_limit": "128MB", "threads": 1}) as con:
+    with duckdb.connect(str(path), config={"memory_limit": "64MB", "threads": 1}) as con:
         for spec in schemas.CONVERSATION_TABLES:
             con.register("empty_table", spec.schema.empty_table())
             con.execute(f"CREATE TABLE {spec.name} AS SELECT * FROM empty_table")
@@ -331,6 +331,23 @@ def _print_summary(runs: list[dict[str, Any]], n: int) -> None:
     print("\nSUMMARY")
     for label, value in lines:
         print(f"  {label:<38} {value}")
+    print("\nTARGETS (wall clock)")
+    for label, met in _targets(parquet, threaded, duck, baseline):
+        print(f"  {label:<58} {'met' if met else 'NOT MET'}")
+
+
+def _targets(*runs: dict[str, Any]) -> list[tuple[str, bool]]:
+    parquet, threaded, duck, baseline = runs
+    base = _rate(baseline, "transform_s")[0]
+    return [
+        ("transform >= 10,000 conversations/s", _rate(parquet, "transform_s")[0] >= 10_000),
+        ("transform -> Parquet >= 10,000 conversations/s", _rate(parquet)[0] >= 10_000),
+        ("transform -> Parquet, 2 threads >= 10,000 conversations/s", _rate(threaded)[0] >= 10_000),
+        ("transform >= 10x baseline", _rate(parquet, "transform_s")[0] >= 10 * base),
+        ("transform -> Parquet >= 10x baseline", _rate(parquet)[0] >= 10 * base),
+        ("peak RSS < 400 MB, Parquet", parquet["peak_rss_mb"] < 400),
+        ("peak RSS < 400 MB, DuckDB", duck["peak_rss_mb"] < 400),
+    ]
 
 
 def _both(rates: tuple[float, float]) -> str:
