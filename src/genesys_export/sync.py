@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +346,3 @@ def _runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if event["event"] == "run.failed":
                 run["error"] = event.get("message")
     return [r for r in by_id.values() if r.get("command") == "sync"]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
