@@ -18,6 +18,7 @@ GenesysExportError          .exit_code: what the command line exits with
 ├── ValidationFailed        a chunk failed its checks; nothing of it was written       -> 4
 ├── SinkError               write or commit failed; chains the driver error            -> 5
 ├── CheckpointError         unreadable, or belongs to another export kind              -> 5
+├── Stopped                 the run was stopped (Ctrl-C, another chunk failed)        -> 130
 ├── NotifyFailed            a webhook kept failing (only with --strict-notify)        -> 5
 └── LockHeld                another run holds the destination's lock                   -> 2
 """
@@ -151,6 +152,12 @@ class CheckpointError(GenesysExportError):
     """A checkpoint could not be read or belongs to something else."""
 
     exit_code = 5
+
+
+class Stopped(GenesysExportError):
+    """The run was stopped while this work waited; committed chunks stay committed."""
+
+    exit_code = 130
 
 
 class NotifyFailed(GenesysExportError):

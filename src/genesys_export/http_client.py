@@ -28,6 +28,7 @@ from genesys_export.errors import (
     PermissionDenied,
     RateLimited,
     ServerError,
+    Stopped,
 )
 from genesys_export.retry import retrying
 
@@ -119,7 +120,9 @@ class Api:
     ) -> None:
         self.settings = settings
         self.stats = RequestStats()
-        self.budget = RequestBudget(settings.budget_per_minute, clock=clock, sleep=sleep)
+        self._stopped = threading.Event()
+        self._wait = sleep
+        self.budget = RequestBudget(settings.budget_per_minute, clock=clock, sleep=self.sleep)
         self.auth = ClientCredentials(
             settings.credentials,
             token_url=settings.token_url,
@@ -136,9 +139,8 @@ class Api:
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
         self.transport = transport
-        self.sleep = sleep
         self.clock = clock
-        self._policy = retrying(sleep=sleep, on_retry=self._on_retry, rng=rng)
+        self._policy = retrying(sleep=self.sleep, on_retry=self._on_retry, rng=rng)
 
     def __repr__(self) -> str:
         return f"Api({redact.url(self.settings.api_url)})"
@@ -146,6 +148,21 @@ class Api:
     def close(self) -> None:
         self.client.close()
         self.auth.close()
+
+    def stop(self) -> None:
+        """Make every waiting or later call of this run raise Stopped (Ctrl-C, a failed
+        chunk): workers polling slow jobs end now instead of finishing their waits."""
+        self._stopped.set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (budget, backoff, polling), or raise Stopped as soon as the run stops."""
+        if self._wait is time.sleep:
+            stopped = self._stopped.wait(seconds)
+        else:
+            self._wait(seconds)
+            stopped = self._stopped.is_set()
+        if stopped:
+            raise Stopped("the run was stopped")
 
     def __enter__(self) -> Api:
         return self
@@ -181,6 +198,8 @@ class Api:
         return self.request("POST", path, json=body).json()
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
+        if self._stopped.is_set():
+            raise Stopped("the run was stopped")
         self.budget.acquire()
         self.stats.add(requests=1)
         try:

@@ -106,6 +106,7 @@ def land_details(
         producer(run, ctx),
         landing.write(endpoint.export_kind, settled),
         concurrency=landing.concurrency,
+        stop=landing.api.stop,
     )
     return {
         "interval": clipped.iso() if clipped else None,
@@ -129,6 +130,7 @@ def land_aggregates(
         AggregateChunks(landing.api, run, ctx, query),
         landing.write("conversation_aggregates", settled),
         concurrency=landing.concurrency,
+        stop=landing.api.stop,
     )
     return {"interval": query.interval.iso(), "planned_chunks": len(chunks)}
 

@@ -124,8 +124,13 @@ def run_chunks(
     write: Callable[[ChunkResult], None],
     *,
     concurrency: int,
+    stop: Callable[[], None] = lambda: None,
 ) -> None:
-    """Produce chunks concurrently and write each, in interval order, as soon as it can be."""
+    """Produce chunks concurrently and write each, in interval order, as soon as it can be.
+
+    When anything fails (or Ctrl-C arrives), `stop()` ends the other workers' waits so the
+    error surfaces at once; chunks already written stay committed.
+    """
     window = max(1, 2 * concurrency)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk") as pool:
         pending: list[Future[ChunkResult]] = []
@@ -134,6 +139,7 @@ def run_chunks(
             for future in _ordered(pool, todo, produce, pending, window):
                 write(future.result())
         except BaseException:
+            stop()
             for f in pending:
                 f.cancel()
             raise

@@ -350,3 +350,46 @@ def test_plan_and_status_read_checkpoints_without_calling_the_api(
     assert rows["conversations"]["written_until"].startswith("2024-05-10T06:00:00")
     assert rows["agents"]["last_runs"][-1]["outcome"] == "ok"
     assert len(sim.requests) == seen
+
+
+def test_ctrl_c_stops_at_once_with_exit_130_and_audits_the_failure(tmp_path: Path) -> None:
+    """SIGINT while jobs run slowly: the process ends within seconds (waits are cut
+    short), exits 130 with one line, and the audit records run.failed."""
+    import time
+
+    sim = make_simulator(faults="slow_jobs:seconds=120", budget_per_minute=6000)
+    with serve(sim, host="127.0.0.1", port=0) as running:
+        uri = destination("duckdb", tmp_path)
+        command = [
+            sys.executable,
+            "-m",
+            "genesys_export",
+            "export",
+            "conversations",
+            "--interval",
+            "2024-05-06/2024-05-09",
+            "--dest",
+            uri,
+        ]
+        child = subprocess.Popen(
+            command,
+            env=env_for(running),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        audit = tmp_path / "genesys-export-audit.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "job.submitted" not in (
+            audit.read_text() if audit.exists() else ""
+        ):
+            time.sleep(0.1)
+        interrupted = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+        took = time.monotonic() - interrupted
+    assert child.returncode == 130, stderr
+    assert took < 10
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert [e["event"] for e in read_events(audit)][-1] == "run.failed"
