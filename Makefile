@@ -32,6 +32,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/conversations.py
 	$(BIN)/python bench/report_csv.py
+	$(BIN)/python bench/sync_30_days.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info
