@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,13 +13,9 @@ import pytest
 
 from genesys_export.errors import ConfigError, LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink
-from genesys_export.sinks.base import Replacement
 from genesys_export.sinks.duckdb import DuckDBSink
-from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import UTC_MS, TableSpec
-
-DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
 
 CONVERSATIONS = TableSpec(
     "conversations",
@@ -33,19 +29,6 @@ CONVERSATIONS = TableSpec(
         ]
     ),
     key=("conversation_id",),
-    partition_by="conversation_start",
-)
-PARTICIPANTS = TableSpec(
-    "participants",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("participant_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("purpose", pa.string()),
-        ]
-    ),
-    key=("conversation_id", "participant_id"),
     partition_by="conversation_start",
 )
 
@@ -64,32 +47,6 @@ def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
         ],
         schema=CONVERSATIONS.schema,
     )
-
-
-def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
-    names = PARTICIPANTS.schema.names
-    return pa.Table.from_pylist(
-        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
-    )
-
-
-def keys(*ids: str) -> Replacement:
-    return Replacement(pa.table({"conversation_id": pa.array(ids, pa.string())}))
-
-
-def checkpoint(until: datetime, dataset: str = "conversations") -> Checkpoint:
-    return Checkpoint(
-        dataset=dataset,
-        export_kind="conversation_details",
-        written_until=until,
-        settled_until=until - timedelta(hours=1),
-        run_id="run-1",
-        updated_at=until,
-    )
-
-
-def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
-    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
 
 
 @pytest.fixture

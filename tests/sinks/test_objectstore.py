@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,12 +15,10 @@ from moto.server import ThreadedMotoServer
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Replacement, Sink
 from genesys_export.sinks.parquet import ParquetSink
-from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import UTC_MS, TableSpec
+from tests.sinks.builders import DAY1, DAY2, checkpoint
 
 BUCKET = "genesys-lake"
-DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
 CONVERSATIONS = TableSpec(
     "conversations",
     pa.schema(
@@ -80,17 +78,6 @@ def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
     names = CONVERSATIONS.schema.names
     return pa.Table.from_pylist(
         [dict(zip(names, r, strict=True)) for r in rows], schema=CONVERSATIONS.schema
-    )
-
-
-def checkpoint(until: datetime) -> Checkpoint:
-    return Checkpoint(
-        dataset="conversations",
-        export_kind="conversation_details",
-        written_until=until,
-        settled_until=until - timedelta(hours=1),
-        run_id="run-1",
-        updated_at=until,
     )
 
 

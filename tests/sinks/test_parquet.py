@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,14 +16,11 @@ import pytest
 
 from genesys_export.errors import LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink
-from genesys_export.sinks.base import Replacement
 from genesys_export.sinks.parquet import ParquetSink
-from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import UTC_MS, TableSpec
+from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
 
 # 23:30 UTC on May 2 is May 3 in Asia: the partition must follow the UTC date.
-DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
 
 CONVERSATIONS = TableSpec(
     "conversations",
@@ -36,19 +33,6 @@ CONVERSATIONS = TableSpec(
         ]
     ),
     key=("conversation_id",),
-    partition_by="conversation_start",
-)
-PARTICIPANTS = TableSpec(
-    "participants",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("participant_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("purpose", pa.string()),
-        ]
-    ),
-    key=("conversation_id", "participant_id"),
     partition_by="conversation_start",
 )
 
@@ -66,35 +50,6 @@ def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
         ],
         schema=CONVERSATIONS.schema,
     )
-
-
-def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
-    names = PARTICIPANTS.schema.names
-    return pa.Table.from_pylist(
-        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
-    )
-
-
-def keys(*ids: str, days: tuple[datetime, ...] = ()) -> Replacement:
-    return Replacement(
-        pa.table({"conversation_id": pa.array(ids, pa.string())}),
-        frozenset(d.date() for d in days),
-    )
-
-
-def checkpoint(until: datetime) -> Checkpoint:
-    return Checkpoint(
-        dataset="conversations",
-        export_kind="conversation_details",
-        written_until=until,
-        settled_until=until - timedelta(hours=1),
-        run_id="run-1",
-        updated_at=until,
-    )
-
-
-def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
-    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
 
 
 def files_under(root: Path) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -20,10 +20,9 @@ from psycopg import sql
 
 from genesys_export.errors import LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink, redact_uri
-from genesys_export.sinks.base import Replacement
 from genesys_export.sinks.postgres import PostgresSink
-from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import UTC_MS, TableSpec
+from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
 
 pytestmark = pytest.mark.postgres
 
@@ -32,8 +31,6 @@ DSN = os.environ.get(
 )
 PASSWORD = "not-a-real-pw-4f9c"  # trust auth ignores it; it must never show up anywhere
 
-DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
 CONVERSATIONS = TableSpec(
     "conversations",
     pa.schema(
@@ -49,19 +46,6 @@ CONVERSATIONS = TableSpec(
         ]
     ),
     key=("conversation_id",),
-    partition_by="conversation_start",
-)
-PARTICIPANTS = TableSpec(
-    "participants",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("participant_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("purpose", pa.string()),
-        ]
-    ),
-    key=("conversation_id", "participant_id"),
     partition_by="conversation_start",
 )
 
@@ -83,32 +67,6 @@ def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
         ],
         schema=CONVERSATIONS.schema,
     )
-
-
-def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
-    names = PARTICIPANTS.schema.names
-    return pa.Table.from_pylist(
-        [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
-    )
-
-
-def keys(*ids: str) -> Replacement:
-    return Replacement(pa.table({"conversation_id": pa.array(ids, pa.string())}))
-
-
-def checkpoint(until: datetime) -> Checkpoint:
-    return Checkpoint(
-        dataset="conversations",
-        export_kind="conversation_details",
-        written_until=until,
-        settled_until=until - timedelta(hours=1),
-        run_id="run-1",
-        updated_at=until,
-    )
-
-
-def rows_of(table: pa.Table, *columns: str) -> list[tuple[object, ...]]:
-    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
 
 
 def with_password(dsn: str) -> str:
