@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import tenacity
 
 from genesys_export import redact
 from genesys_export.auth import ClientCredentials
@@ -30,7 +31,7 @@ from genesys_export.errors import (
     ServerError,
     Stopped,
 )
-from genesys_export.retry import retrying
+from genesys_export.retry import ATTEMPTS, retrying
 
 log = logging.getLogger(__name__)
 USER_AGENT = "genesys-export/0.1"
@@ -140,7 +141,8 @@ class Api:
         )
         self.transport = transport
         self.clock = clock
-        self._policy = retrying(sleep=self.sleep, on_retry=self._on_retry, rng=rng)
+        self._rng = rng
+        self._policy = self.retry_policy()
 
     def __repr__(self) -> str:
         return f"Api({redact.url(self.settings.api_url)})"
@@ -218,6 +220,11 @@ class Api:
             raise
         self.budget.succeeded()
         return response
+
+    def retry_policy(self, *, attempts: int = ATTEMPTS) -> tenacity.Retrying:
+        """The retry policy with this run's sleep, stop signal and retry counters, for work
+        beyond single requests (a download and its redirect)."""
+        return retrying(sleep=self.sleep, on_retry=self._on_retry, rng=self._rng, attempts=attempts)
 
     def _on_retry(self, exc: BaseException, wait: float) -> None:
         self.stats.add(retries=1, retry_wait=wait)

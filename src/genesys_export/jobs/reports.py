@@ -32,7 +32,6 @@ from genesys_export.intervals import bucket_edges, parse_duration
 from genesys_export.jobs.lifecycle import Events, Polling, body_hash
 from genesys_export.pipeline import Run
 from genesys_export.reporting import ReportRequest, report_table_name
-from genesys_export.retry import retrying
 from genesys_export.sinks.base import Replacement, Sink
 from genesys_export.state import Checkpoint
 from genesys_export.transform.report_csv import CsvOptions, read_report
@@ -139,7 +138,7 @@ def wait_for_export(
 
 def download(api: Api, download_url: str, target: Path, *, events: Events, job_id: str) -> Download:
     """Fetch the export's file to `target`, retrying drops and truncation."""
-    policy = retrying(sleep=api.sleep, on_retry=api._on_retry, attempts=5)
+    policy = api.retry_policy(attempts=5)
     with httpx.Client(
         timeout=httpx.Timeout(300.0, connect=10.0), transport=api.transport
     ) as storage:
