@@ -21,6 +21,7 @@ import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,6 +40,15 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     return parse_duration(str(value), name="duration")
+
+
+def _zone(value: Any) -> Any:
+    if value is not None:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone; use e.g. UTC or Europe/London") from None
+    return value
 
 
 def _instant(value: Any) -> datetime:
@@ -104,6 +114,8 @@ class AggregatesDataset(_Dataset):
     filter: dict[str, Any] | None = None
     time_zone: str | None = None
 
+    _time_zone = field_validator("time_zone")(_zone)
+
 
 class ReportDataset(_Dataset):
     kind: Literal["report"]
@@ -111,6 +123,8 @@ class ReportDataset(_Dataset):
     period: str = "P1D"
     time_zone: str = "UTC"
     filter: dict[str, Any] = {}
+
+    _time_zone = field_validator("time_zone")(_zone)
     locale: str = "en-US"
     column_map: dict[str, str] = {}
     type_overrides: dict[str, str] = {}
@@ -183,7 +197,7 @@ def _first_problem(exc: ValidationError) -> str:
     if len(loc) > 2 and loc[0] == "datasets" and loc[2] in KINDS:
         del loc[2]  # the union's tag, not a key of the file
     key = ".".join(loc)
-    message = error["msg"]
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key; remove it or check its spelling"
     elif error["type"] == "union_tag_invalid":

@@ -30,7 +30,7 @@ from genesys_export.datasets import (
 )
 from genesys_export.errors import CheckpointError, ConfigError, NotifyFailed
 from genesys_export.exporter import Exporter, ExportResult
-from genesys_export.intervals import Interval, parse_duration
+from genesys_export.intervals import Interval, bucket_edges, parse_duration
 from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.lifecycle import (
     CONVERSATION_DETAILS,
@@ -169,16 +169,10 @@ def _land_aggregates(
     chunk: timedelta,
 ) -> dict[str, Any]:
     step = parse_duration(ds.granularity, name=f"datasets.{landing.dataset}.granularity")
-    probe = build_aggregate_query(
-        Interval(ds.start, ds.start + step),
-        granularity=ds.granularity,
-        group_by=ds.group_by,
-        metrics=ds.metrics,
-        time_zone=ds.time_zone,
-    )
     if availability <= ds.start:
         return {"up_to_date": True, "data_availability": availability.isoformat()}
-    edges = [e for e in probe.edges(Interval(ds.start, availability)) if e <= availability]
+    edges = bucket_edges(Interval(ds.start, availability), step, ds.time_zone)
+    edges = [e for e in edges if e <= availability]
     begin = max(e for e in edges if e <= start)
     end = edges[-1]
     if end <= begin:
