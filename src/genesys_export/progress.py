@@ -55,7 +55,7 @@ class LogProgress(QuietProgress):
         self._what = ""
 
     def start(self, what: str, chunks: int) -> None:
-        self._what, self._total = what, chunks
+        self._what, self._total, self._done = what, chunks, 0
         log.info("%s: %d chunk(s)", what, chunks)
 
     def event(self, name: str, fields: Mapping[str, Any]) -> None:
