@@ -13,6 +13,7 @@ from genesys_export.transform.report_csv import (
     snake_case,
 )
 from genesys_export.transform.tables import RunContext
+from genesys_export.validate import validate_table
 
 CTX = RunContext(run_id="run-1", extracted_at=datetime(2024, 5, 2, 6, tzinfo=UTC))
 
@@ -158,7 +159,7 @@ def test_rows_missing_a_key_are_kept_and_counted(tmp_path: Path) -> None:
     assert column(table, "offer") == [1, 2, 3]
     assert stream.stats.rows_missing_key == 2
     assert stream.spec("report_x").key == ("queue_id", "interval_start")
-    assert "_row_hash" not in table.column_names
+    assert "_row_number" not in table.column_names
 
 
 def test_column_map_and_type_overrides(tmp_path: Path) -> None:
@@ -188,20 +189,21 @@ def test_options_naming_absent_columns_or_types_are_refused(tmp_path: Path) -> N
         load(path, column_map={"A": "x", "B": "x"})
 
 
-def test_identical_rows_get_distinct_stable_row_hashes(tmp_path: Path) -> None:
-    """Without key columns, `_row_hash` keys rows; repeats stay distinct, reruns agree."""
-    rows = "q1,5\nq2,6\nq1,5\n" * 60_000  # repeats within a block, across blocks and groups
+def test_without_key_columns_rows_are_keyed_by_request_and_position(tmp_path: Path) -> None:
+    """Identical rows are all real: each keeps its own `_row_number`, whatever the blocks."""
+    rows = "q1,5\nq2,6\nq1,5\n" * 60_000 + "Total,660000\n"
     path = write(tmp_path, "Queue,Offer\n" + rows)
     extras = {"_request_id": pa.scalar("req-1")}
     first, stream = load(path, block_size=64 << 10, extra_columns=extras)
     again, _ = load(path, block_size=1 << 20, extra_columns=extras)
-    hashes = column(first, "_row_hash")
-    assert len(set(hashes)) == len(hashes) == 180_000
-    assert hashes == column(again, "_row_hash")
-    other, _ = load(path, extra_columns={"_request_id": pa.scalar("req-2")})
-    assert not set(hashes) & set(column(other, "_row_hash"))
+    assert column(first, "_row_number") == list(range(1, 180_001))
+    assert column(again, "_row_number") == column(first, "_row_number")
+    assert column(first, "offer")[-3:] == [5, 6, 5]  # the summary row is not numbered
     spec = stream.spec("report_queue")
-    assert (spec.key, spec.partition_by) == (("_row_hash",), "_extracted_at")
+    assert (spec.key, spec.partition_by) == (("_request_id", "_row_number"), "_extracted_at")
+    assert validate_table(spec, first).ok
+    _, alone = load(path)
+    assert alone.spec("report_queue").key == ("_row_number",)
 
 
 def test_run_and_extra_columns_are_appended(tmp_path: Path) -> None:

@@ -30,13 +30,17 @@ release the GIL) by rules this module owns:
   time zone unless they carry an offset, -> `timestamp[ms, UTC]` (for the hour repeated
   by a DST change, see `_Localizer`).
 
-Keys: `key_columns`, or else `_row_hash`. Rows whose key columns hold a null are kept (never
-dropped silently) and counted in `stats.rows_missing_key`; the caller decides what a
+Keys: `key_columns` (the view's natural key), or else `_row_number`: the row's 1-based
+position among the file's data rows (summary rows not counted), with `_request_id` when the
+caller passes it. A position, not a hash of the row: a report may hold identical rows that
+are all real, which a content hash cannot tell apart, and a rerun replaces the request's
+rows as a whole (by period bucket) anyway. Rows whose key columns hold a null are kept
+(never dropped silently) and counted in `stats.rows_missing_key`; the caller decides what a
 missing key means for its sink. `_run_id`, `_extracted_at` and the caller's extra columns
 (`_request_id`, `_interval_start`, ...) follow the data columns.
 
-Memory: pyarrow reads up to 32 blocks ahead (~35 MB); we hold two blocks and, without key
-columns, one group of 128k rows plus 8 bytes per row read (see `_RowHasher`).
+Memory: pyarrow reads up to 32 blocks ahead (~35 MB); we hold two blocks. Nothing grows
+with the file.
 
 Errors carry the 1-based physical line: on the (rare) error path the file is re-read with
 the `csv` module, which counts lines, to find where the offending record starts. Errors
@@ -46,8 +50,6 @@ surface mid-stream, after earlier batches were yielded: write inside a transacti
 from __future__ import annotations
 
 import csv
-import hashlib
-import itertools
 import os
 import re
 import unicodedata
@@ -63,7 +65,6 @@ from types import TracebackType
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
@@ -86,9 +87,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "duration": pa.int64(),  # milliseconds
     "bool": pa.bool_(),
 }
-ROW_HASH = "_row_hash"
+ROW_NUMBER = "_row_number"
 _HEADER_BLOCK = 64 << 10
-_HASH_GROUP_ROWS = 1 << 17  # rows whose repeats are looked up together (~20 MB of batches)
 _PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
 
 _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
@@ -120,7 +120,6 @@ _COMMA_DECIMAL = frozenset({
     "eu", "gl", "vi", "is",
 })  # fmt: skip
 _DOT_DECIMAL_REGIONS = frozenset({"es-mx", "es-us", "de-ch", "it-ch", "de-li"})
-_ROW_SEPARATOR, _NULL_MARK = "\x1f", "\x1e"  # ASCII unit / record separators: not in reports
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +140,7 @@ class CsvOptions:
     summary_last_row: bool = False
     # Bytes per parsed block (a batch). pyarrow reads up to 32 blocks ahead, so memory grows
     # with it: 1 MiB keeps read-ahead near 35 MB at full speed.
-    block_size: int = 1 << 20
+    block_size: int = 2 << 20
 
     def __post_init__(self) -> None:
         if self.delimiter not in (",", ";"):
@@ -218,7 +217,6 @@ class ReportStream:
             self._columns = _plan_columns(headers, sample, options, self._numbers)
             self._converters = [self._converter(c, sample) for c in self._columns]
             self.schema = self._build_schema()
-            self._hasher = None if options.key_columns else _RowHasher(extras)
         except BaseException:
             self._file.close()
             raise
@@ -226,7 +224,7 @@ class ReportStream:
     # -- public surface -------------------------------------------------------------------
 
     def spec(self, table_name: str, *, partition_by: str | None = None) -> TableSpec:
-        """The destination table: key = `key_columns` or `_row_hash`.
+        """The destination table: key = `key_columns`, or `_row_number` (with `_request_id`).
 
         Partitioned by `partition_by`, else the first of `_interval_start` (never null,
         one partition per request), `interval_start`, `_extracted_at` that is a timestamp.
@@ -235,7 +233,9 @@ class ReportStream:
             stamps = [f.name for f in self.schema if pa.types.is_timestamp(f.type)]
             order = ("_interval_start", "interval_start", "_extracted_at")
             partition_by = next(name for name in order if name in stamps)
-        key = self._options.key_columns or (ROW_HASH,)
+        key = self._options.key_columns or (
+            ("_request_id", ROW_NUMBER) if "_request_id" in self._extras else (ROW_NUMBER,)
+        )
         return TableSpec(table_name, self.schema, tuple(key), partition_by)
 
     @property
@@ -269,8 +269,6 @@ class ReportStream:
             self._reader.close()
             self._counts["bytes"] = self._file.tell()
             self._file.close()
-        if self._hasher is not None:
-            self._hasher.close()
 
     def __enter__(self) -> Self:
         return self
@@ -345,18 +343,16 @@ class ReportStream:
         return summary
 
     def _batches(self) -> Generator[pa.RecordBatch, None, None]:
-        """Finished batches; without key columns, grouped so repeats are found in bulk."""
+        """Finished batches: key checks, then the run and extra columns."""
         try:
             # closing() first: an abandoned iteration waits for the parsing thread, and only
             # then is the reader closed under it.
             with closing(self._normalized()) as blocks:
-                group: list[pa.RecordBatch] = []
                 for data in blocks:
-                    group.append(data)
-                    if self._hasher is None or sum(b.num_rows for b in group) >= _HASH_GROUP_ROWS:
-                        yield from self._finish(group)
-                        group = []
-                yield from self._finish(group)
+                    if self._options.key_columns:
+                        self._count_missing_keys(data)
+                    if data.num_rows:
+                        yield self._with_meta_columns(data)
         finally:
             self._release()
 
@@ -373,17 +369,6 @@ class ReportStream:
                 is_last = self._options.summary_last_row and ahead.result() is None
                 yield self._normalize(raw, workers, is_last=is_last)
                 raw = ahead.result()
-
-    def _finish(self, group: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """Key checks or row hashes, then the run and extra columns."""
-        hashes = self._hasher(group) if self._hasher is not None and group else None
-        for i, data in enumerate(group):
-            if hashes is not None:
-                data = data.append_column(ROW_HASH, hashes[i])
-            else:
-                self._count_missing_keys(data)
-            if data.num_rows:
-                yield self._with_meta_columns(data)
 
     # -- normalizing ------------------------------------------------------------------------
 
@@ -407,9 +392,12 @@ class ReportStream:
             return self._convert(column, self._converters[i], values, first_record, positions)
 
         arrays = list(workers.map(convert, range(len(self._columns))))
-        data = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self._columns])
-        self._counts["rows"] += data.num_rows
-        return data
+        names = [c.name for c in self._columns]
+        if not self._options.key_columns:
+            arrays.append(_positions(self._counts["rows"] + 1, raw.num_rows))
+            names.append(ROW_NUMBER)
+        self._counts["rows"] += raw.num_rows
+        return pa.RecordBatch.from_arrays(arrays, names=names)
 
     def _convert(
         self,
@@ -468,7 +456,7 @@ class ReportStream:
     def _build_schema(self) -> pa.Schema:
         fields = [pa.field(c.name, ARROW_TYPES[c.kind]) for c in self._columns]
         if not self._options.key_columns:
-            fields.append(pa.field(ROW_HASH, pa.string(), nullable=False))
+            fields.append(pa.field(ROW_NUMBER, pa.int64(), nullable=False))
         fields.extend(RUN_FIELDS)
         taken = {f.name for f in fields}
         for name, value in self._extras.items():
@@ -877,92 +865,14 @@ def _offset_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
     return high.replace(microsecond=0)
 
 
+def _positions(first: int, count: int) -> pa.Array:
+    """first, first + 1, ... (`count` of them) as int64."""
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.add(pc.cumulative_sum(ones), first - 1)
+
+
 def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-# -- row hash -----------------------------------------------------------------------------
-
-
-class _RowHasher:
-    """`_row_hash`: sha256 of a row's normalized values and the file's extra columns.
-
-    Identical rows stay distinct: the n-th repeat (n >= 1) hashes its text plus `n`. Repeats
-    are found through a 64-bit hash of every earlier row, kept as Arrow arrays (8 bytes a
-    row: the only state that grows with the file) and probed by DuckDB once per group of
-    rows, not per row. DuckDB also computes the sha256s, in parallel. The row text is
-    Arrow's cast of each value to a string (timestamps as epoch ms): stable for one
-    pyarrow version; a rerun replaces a request's rows by `_request_id` anyway.
-    """
-
-    def __init__(self, extras: Mapping[str, pa.Scalar]) -> None:
-        self._prefix = _ROW_SEPARATOR.join(f"{k}={v.as_py()}" for k, v in sorted(extras.items()))
-        self._db = duckdb.connect()
-        self._seen: list[pa.Array] = []
-
-    def __call__(self, group: list[pa.RecordBatch]) -> list[pa.Array]:
-        """The row hashes of each batch of a group."""
-        text = pa.concat_arrays([self._text(data) for data in group])
-        result = self._query(
-            "select sha256(t) as h, hash(t) as k from rows", rows=pa.table({"t": text})
-        )
-        digests, keys = result.column("h").combine_chunks(), result.column("k").combine_chunks()
-        repeats = self._repeats(keys)
-        if repeats:
-            mask = pa.array([i in repeats for i in range(len(digests))])
-            rehashed = [
-                hashlib.sha256(f"{text[i].as_py()}{_ROW_SEPARATOR}{n}".encode()).hexdigest()
-                for i, n in sorted(repeats.items())
-            ]
-            digests = pc.replace_with_mask(digests, mask, pa.array(rehashed, pa.string()))
-        starts = list(itertools.accumulate((data.num_rows for data in group), initial=0))
-        return [digests.slice(a, b - a) for a, b in itertools.pairwise(starts)]
-
-    def _text(self, data: pa.RecordBatch) -> pa.Array:
-        """The row as text; timestamps as epoch milliseconds (formatting them is 50x slower)."""
-        texts = [
-            pc.cast(pc.cast(c, pa.int64()) if pa.types.is_timestamp(c.type) else c, pa.string())
-            for c in data.columns
-        ]
-        return pc.binary_join_element_wise(
-            pa.scalar(self._prefix),
-            *texts,
-            _ROW_SEPARATOR,
-            null_handling="replace",
-            null_replacement=_NULL_MARK,
-        )
-
-    def _query(self, sql: str, **tables: pa.Table) -> pa.Table:
-        for name, table in tables.items():
-            self._db.register(name, table)
-        try:
-            return self._db.sql(sql).to_arrow_table()
-        finally:
-            for name in tables:
-                self._db.unregister(name)
-
-    def _repeats(self, keys: pa.Array) -> dict[int, int]:
-        """Row -> how many identical rows came before it, for rows that repeat one."""
-        hits: list[int] = []
-        if self._seen:
-            earlier = pa.table({"k": pa.chunked_array(self._seen, pa.uint64())})
-            sql = "select k from earlier semi join batch using (k)"
-            hits = (
-                self._query(sql, earlier=earlier, batch=pa.table({"k": keys})).column(0).to_pylist()
-            )
-        self._seen.append(keys)
-        if not hits and pc.count_distinct(keys).as_py() == len(keys):
-            return {}
-        counts = Counter(hits)
-        repeats = {}
-        for row, key in enumerate(keys.to_pylist()):
-            if counts[key]:
-                repeats[row] = counts[key]
-            counts[key] += 1
-        return repeats
-
-    def close(self) -> None:
-        self._db.close()
 
 
 # -- error path ---------------------------------------------------------------------------
