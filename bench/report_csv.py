@@ -3,11 +3,14 @@
 Generates a realistic queue-performance export (local timestamps across DST changes,
 uuids, names with quotes and commas, counts with thousands separators, millisecond and
 h:mm:ss durations, decimals), then runs each path in its own process so each peak RSS
-(ru_maxrss of that process) stands alone:
+(ru_maxrss of that process) stands alone. Every path but the baseline is the product's
+own: `read_report` -> `jobs.reports.write_report` (replacement delete, per-batch
+validation, `Sink.insert`) -> commit, into the real sink.
 
-  parquet          read_report -> ParquetWriter (writer thread), natural key columns
-  parquet-rowhash  the same without key columns: every row gets a sha256 `_row_hash`
-  duckdb           read_report -> a DuckDB file (writer thread), natural key columns
+  parquet          ParquetSink, keyed by the view's natural key columns
+  parquet-default  ParquetSink, no key columns: keyed by (_request_id, _row_number)
+  duckdb           DuckDBSink, natural key columns
+  duckdb-default   DuckDBSink, (_request_id, _row_number)
   baseline         text = file.read(); pandas.read_csv(io.StringIO(text)); astype per column
 
 The baseline can run on a smaller file (`--baseline-mb`) so it doesn't exhaust memory;
@@ -15,10 +18,7 @@ speeds are compared per MB.
 
     .venv/bin/python bench/report_csv.py --size-mb 1024 --baseline-mb 256 [--keep /tmp/bench]
 
-Measured on the 2-core VM while other jobs ran (load average ~2.7), 1 GiB (6.18M rows):
-parquet 134 MiB/s, 367 MB peak RSS; duckdb 109 MiB/s, 491 MB; parquet-rowhash 45 MiB/s,
-518 MB; baseline (256 MiB) 23 MiB/s, 1832 MB. At 2 GiB: parquet 401 MB, duckdb 515 MB
-(flat: the stream holds ~240 MB whatever the size), parquet-rowhash 570 MB (8 B/row).
+Targets: >= 4x the baseline's MiB/s; peak RSS < 600 MB at 1 GiB, no higher at 2 GiB.
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import queue
 import random
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,7 @@ ZONE = "Europe/London"
 QUEUE_NAMES = ["Support, Tier 1", 'Sales "EU"', "Billing", "Onboarding; new", 'O"Brien desk']
 NOTES = ["", "", "", "escalated, see ticket", 'said "call back"', "line one\nline two"]
 MIB = 1 << 20
-GROUP_ROWS = 128_000  # rows per Parquet row group / DuckDB insert
+REQUEST = "bench-request"
 
 
 # -- generating ---------------------------------------------------------------------------
@@ -102,84 +100,25 @@ def generate(path: Path, size_mb: int, *, seed: int = 7) -> int:
 # -- the paths (each in its own process) --------------------------------------------------
 
 
-def stream(path: Path, *, keyed: bool) -> Any:
+def land(path: Path, out: Path, *, sink_kind: str, keyed: bool) -> dict[str, Any]:
+    """The product's path: read_report -> write_report into a real sink -> commit."""
+    from genesys_export.jobs.reports import write_report
+    from genesys_export.sinks.base import Replacement
+    from genesys_export.sinks.duckdb import DuckDBSink
+    from genesys_export.sinks.parquet import ParquetSink
     from genesys_export.transform.report_csv import CsvOptions, read_report
     from genesys_export.transform.tables import RunContext
 
     ctx = RunContext(run_id="bench", extracted_at=datetime.now(UTC))
     options = CsvOptions(time_zone=ZONE, locale="en-US", key_columns=KEY if keyed else ())
-    extras = {"_request_id": pa.scalar("bench-request")}
-    return read_report(path, options, ctx, extra_columns=extras)
-
-
-def write_behind(
-    batches: Iterator[pa.RecordBatch], write: Callable[[list[pa.RecordBatch]], None]
-) -> int:
-    """Write groups of ~GROUP_ROWS rows on a thread while later batches are normalized.
-
-    Blocks are ~6k rows; Parquet row groups and DuckDB inserts want more. Returns rows.
-    """
-    pending: queue.Queue[list[pa.RecordBatch] | None] = queue.Queue(maxsize=1)
-    failure: list[BaseException] = []
-
-    def writer() -> None:
-        try:
-            while (group := pending.get()) is not None:
-                write(group)
-        except BaseException as exc:
-            failure.append(exc)
-            while pending.get() is not None:  # drain so the producer never blocks
-                pass
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    rows, group = 0, []
-    try:
-        for batch in batches:
-            rows += batch.num_rows
-            group.append(batch)
-            if sum(b.num_rows for b in group) >= GROUP_ROWS:
-                pending.put(group)
-                group = []
-        if group:
-            pending.put(group)
-    finally:
-        pending.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
-    return rows
-
-
-def run_parquet(path: Path, out: Path, *, keyed: bool) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    report = stream(path, keyed=keyed)
-    with pq.ParquetWriter(out / "report.parquet", report.schema) as writer:
-
-        def write(group: list[pa.RecordBatch]) -> None:
-            writer.write_table(pa.Table.from_batches(group, schema=report.schema))
-
-        rows = write_behind(iter(report), write)
-    return {"rows": rows, "stats": report.stats.__dict__}
-
-
-def run_duckdb(path: Path, out: Path) -> dict[str, Any]:
-    """One streaming CREATE TABLE AS over the batches: half the CPU of repeated INSERTs."""
-    import duckdb
-
-    report = stream(path, keyed=True)
-    db = duckdb.connect(str(out / "report.duckdb"))
-    db.execute("SET memory_limit = '256MB'")  # the buffer pool would otherwise keep pages
-    db.execute("SET preserve_insertion_order = false")
-    batches = pa.RecordBatchReader.from_batches(report.schema, iter(report))
-    db.register("batches", batches)
-    db.execute("CREATE TABLE report AS SELECT * FROM batches")
-    db.execute("CHECKPOINT")
-    stored = db.execute("SELECT count(*) FROM report").fetchone()
-    db.close()
-    rows = stored[0] if stored else 0
-    return {"rows": rows, "stats": report.stats.__dict__}
+    extras = {"_request_id": pa.scalar(REQUEST)}
+    replacement = Replacement(pa.table({"_request_id": pa.array([REQUEST])}))
+    sink = DuckDBSink(out / "report.duckdb") if sink_kind == "duckdb" else ParquetSink.local(out)
+    with sink, read_report(path, options, ctx, extra_columns=extras) as report:
+        spec = report.spec("report_queue_performance")
+        rows = write_report(sink, spec, replacement, report)
+        written = sink.commit().rows[spec.name]
+    return {"rows": rows, "written": written, "stats": report.stats.__dict__}
 
 
 def run_baseline(path: Path, out: Path) -> dict[str, Any]:
@@ -205,9 +144,10 @@ def run_baseline(path: Path, out: Path) -> dict[str, Any]:
 
 
 PATHS: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
-    "parquet": lambda path, out: run_parquet(path, out, keyed=True),
-    "parquet-rowhash": lambda path, out: run_parquet(path, out, keyed=False),
-    "duckdb": run_duckdb,
+    "parquet": lambda path, out: land(path, out, sink_kind="parquet", keyed=True),
+    "parquet-default": lambda path, out: land(path, out, sink_kind="parquet", keyed=False),
+    "duckdb": lambda path, out: land(path, out, sink_kind="duckdb", keyed=True),
+    "duckdb-default": lambda path, out: land(path, out, sink_kind="duckdb", keyed=False),
     "baseline": run_baseline,
 }
 
@@ -250,6 +190,15 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             f"{name:16} {r['mb']:7.0f} {r['seconds']:7.1f} {r['mb_per_s']:7.0f} "
             f"{r['rows_per_s']:10.0f} {r['peak_rss_mb']:7.0f}MB {ratio:>7}"
         )
+    print("\nTARGETS")
+    for name, r in results.items():
+        if name == "baseline":
+            continue
+        if base:
+            fast = r["mb_per_s"] >= 4 * base["mb_per_s"]
+            print(f"  {name + ' >= 4x baseline':<40} {'met' if fast else 'NOT MET'}")
+        lean = r["peak_rss_mb"] < 600
+        print(f"  {name + ' peak RSS < 600 MB':<40} {'met' if lean else 'NOT MET'}")
 
 
 def csv_file(folder: Path, size_mb: int) -> Path:

@@ -16,7 +16,7 @@ import logging
 import random
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from genesys_export.reporting import ReportRequest, report_table_name
 from genesys_export.sinks.base import Replacement, Sink
 from genesys_export.state import Checkpoint
 from genesys_export.transform.report_csv import CsvOptions, read_report
-from genesys_export.transform.tables import UTC_MS, RunContext
+from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec
 from genesys_export.validate import validate_table
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,25 @@ def report_replacement(request: ReportRequest, schema: pa.Schema) -> tuple[Repla
     return Replacement(keys, frozenset({request.start.date()})), "_interval_start"
 
 
+def write_report(
+    sink: Sink, spec: TableSpec, replacement: Replacement, stream: Iterable[pa.RecordBatch]
+) -> int:
+    """Stage a report's rows in the sink's open transaction, each batch validated first.
+
+    The replacement goes first, so every row's key is new (a position within this
+    request, or the view's key within the buckets just deleted): an `insert`, streamed.
+    """
+    sink.delete(spec, replacement)
+
+    def validated() -> Iterator[pa.Table]:
+        for batch in stream:
+            table = pa.Table.from_batches([batch], schema=spec.schema)
+            validate_table(spec, table).raise_if_failed()
+            yield table
+
+    return sink.insert(spec, validated())
+
+
 def land_report(
     run: Run,
     sink: Sink,
@@ -255,17 +274,11 @@ def land_report(
         "_partial": pa.scalar(partial, pa.bool_()),
     }
     name = report_table_name(request.view_type)
-    rows = 0
     with read_report(file.path, options, ctx, extra_columns=extras) as stream:
         replacement, partition_by = report_replacement(request, stream.schema)
         spec = stream.spec(name, partition_by=partition_by)
         try:
-            sink.delete(spec, replacement)
-            for batch in stream:
-                table = pa.Table.from_batches([batch], schema=spec.schema)
-                validate_table(spec, table).raise_if_failed()
-                sink.append(spec, table)
-                rows += table.num_rows
+            rows = write_report(sink, spec, replacement, stream)
             stats = stream.stats
             run.event(
                 "validation.finished",

@@ -4,6 +4,7 @@ A sink is used as one transaction at a time:
 
     sink.delete(spec, replacement)   # rows the new data replaces (staged)
     sink.append(spec, table)         # new rows (staged; may be called many times)
+    sink.insert(spec, tables)        # a stream of rows with new keys (staged)
     sink.commit(checkpoints)         # data and checkpoints become durable together
     sink.rollback()                  # or: nothing staged since the last commit lands
 
@@ -14,6 +15,10 @@ Staged operations apply in call order, as if each ran at once:
   with the same key; within one table the last row of a key wins. (The Parquet sink sees
   committed rows only in the partitions it rewrites: the new rows' partitions and the
   `replacement.partitions` of deletes.)
+- `insert` stages rows whose keys the caller knows to be new: it deleted what they
+  replace, and no key repeats among them (a reporting export after its replacement
+  delete). No upsert work, memory flat however long the stream: the DuckDB sink loads
+  it in one statement. An exception raised by the iterable propagates as itself.
 - Tables are created from `spec.schema` on first use; a later spec with more columns adds
   them (nullable; old rows read as null). Rows must fit the spec: a missing column or a
   null in a non-nullable column is a `SinkError` at `append`.
@@ -27,7 +32,7 @@ so a rerun from the old checkpoint replaces the same rows again. Driver errors b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import TracebackType
@@ -73,6 +78,10 @@ class Sink(Protocol):
     def delete(self, spec: TableSpec, replacement: Replacement) -> None: ...
 
     def append(self, spec: TableSpec, table: pa.Table) -> None: ...
+
+    def insert(self, spec: TableSpec, tables: Iterable[pa.Table]) -> int:
+        """Stage a stream of rows with new keys; the number of rows."""
+        ...
 
     def commit(self, checkpoints: Sequence[Checkpoint] = ()) -> WriteStats: ...
 

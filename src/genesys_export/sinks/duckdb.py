@@ -6,6 +6,11 @@ exactly the types that were written (DuckDB stores `timestamp[ms]` as microsecon
 later, wider schema is detected and added with `ALTER TABLE ... ADD COLUMN`. Checkpoints
 live in `_genesys_export_checkpoints` and are written in the data's transaction.
 
+Memory: the connection's `memory_limit` (256 MB unless given) bounds DuckDB's buffer pool;
+beyond it DuckDB spills to `<file>.tmp`. `insert` loads a whole stream in ONE statement:
+DuckDB keeps memory flat across one streaming INSERT, while many INSERTs in one
+transaction hold about 0.2 byte of memory per byte loaded until the COMMIT.
+
 Locking: DuckDB's own file lock keeps a second process out (its error becomes LockHeld).
 Within one process DuckDB shares the database between connections, so the sink also holds
 an exclusive flock on `<file>.lock` beside the database file.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +37,7 @@ from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
 MEMORY = ":memory:"
+MEMORY_LIMIT = "256MB"
 TABLES = "_genesys_export_tables"
 CHECKPOINTS = "_genesys_export_checkpoints"
 _META_DDL = (
@@ -45,8 +51,11 @@ _META_DDL = (
 class DuckDBSink:
     """A DuckDB database file (or `:memory:`) as a sink."""
 
-    def __init__(self, path: str | Path, *, lock: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, lock: bool = True, memory_limit: str = MEMORY_LIMIT
+    ) -> None:
         self.path = str(path)
+        self._memory_limit = memory_limit
         self.uri = f"duckdb:///{self.path}"
         self._names = itertools.count()
         self._lock_fd: int | None = None
@@ -83,6 +92,37 @@ class DuckDBSink:
             with self._registered(rows) as view:
                 self._con.execute(f"INSERT INTO {_ident(spec.name)} BY NAME SELECT * FROM {view}")
             self._rows[spec.name] += rows.num_rows
+
+    def insert(self, spec: TableSpec, tables: Iterable[pa.Table]) -> int:
+        """Stage rows with new keys, streamed in one INSERT; the number of rows.
+
+        An exception raised while iterating `tables` (a failed validation, a malformed
+        file) propagates as itself, and the transaction is rolled back.
+        """
+        with self._errors(f"insert into {spec.name}"):
+            self._prepare(spec)
+        source = _Source(spec, tables)
+        reader = pa.RecordBatchReader.from_batches(spec.schema, source)
+        try:
+            with self._errors(f"insert into {spec.name}"), self._registered(reader) as view:
+                # Row order within one load carries no meaning; dropping it lets both
+                # cores convert and compress.
+                self._con.execute("SET preserve_insertion_order = false")
+                try:
+                    self._con.execute(
+                        f"INSERT INTO {_ident(spec.name)} BY NAME SELECT * FROM {view}"
+                    )
+                finally:
+                    with suppress(duckdb.Error):  # an aborted transaction refuses it
+                        self._con.execute("RESET preserve_insertion_order")
+        except SinkError:
+            with suppress(duckdb.Error):
+                self._con.execute("RESET preserve_insertion_order")
+            if source.failure is not None:
+                raise source.failure from None
+            raise
+        self._rows[spec.name] += source.rows
+        return source.rows
 
     def commit(self, checkpoints: Sequence[Checkpoint] = ()) -> WriteStats:
         """Write the checkpoints in the open transaction and COMMIT it."""
@@ -159,7 +199,7 @@ class DuckDBSink:
         if self.path != MEMORY:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(self.path)
+            con = duckdb.connect(self.path, config={"memory_limit": self._memory_limit})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise lock_held(self.uri) from exc
@@ -286,6 +326,25 @@ class DuckDBSink:
                     self._con.rollback()
                 self._reset()
             raise SinkError(f"{self.uri}: {action} failed ({exc})") from exc
+
+
+class _Source:
+    """The record batches of `tables`, conformed to the spec; remembers what went wrong."""
+
+    def __init__(self, spec: TableSpec, tables: Iterable[pa.Table]) -> None:
+        self._spec, self._tables = spec, tables
+        self.rows = 0
+        self.failure: BaseException | None = None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for table in self._tables:
+                rows = conform(self._spec, table)
+                self.rows += rows.num_rows
+                yield from rows.to_batches()
+        except BaseException as exc:
+            self.failure = exc
+            raise
 
 
 def _schema_from(blob: bytes) -> pa.Schema:

@@ -28,7 +28,9 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -67,6 +69,7 @@ class _Spool:
     writer: pq.ParquetWriter
     keys: list[pa.Table] = field(default_factory=list)  # spec.key of appended rows
     rows: int = 0  # rows in the spool
+    inserted: int = 0  # rows in the spool whose keys `keys` does not hold (from `insert`)
     survivors: int = 0  # rows carried over from the old file at commit
 
 
@@ -148,10 +151,35 @@ class ParquetSink:
         rows = keep_last(conform(spec, table), spec.key)
         work = self._table_work(spec)
         with self._errors(f"append to {spec.name}"):
-            days = partition_days(rows, spec)
-            for day in sorted(set(days.to_pylist())):
-                part = rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+            for day, part in _by_day(rows, spec):
                 self._append_to_partition(work, day, part)
+
+    def insert(self, spec: TableSpec, tables: Iterable[pa.Table]) -> int:
+        """Stream rows with new keys into their partitions' spools; the number of rows.
+
+        Unlike `append`, their keys are neither checked against earlier rows nor kept
+        (memory stays flat); a later delete or append in the transaction scans the spool.
+        """
+        work = self._table_work(spec)
+
+        def write(rows: pa.Table) -> None:
+            with self._errors(f"insert into {spec.name}"):
+                for day, part in _by_day(rows, spec):
+                    self._append_to_partition(work, day, part, keyed=False)
+
+        # Writing (encoding, compressing) runs on a thread of its own while the caller's
+        # iterable produces the next tables; at most two wait, so memory stays bounded.
+        count, pending = 0, deque[Future[None]]()
+        with ThreadPoolExecutor(1, thread_name_prefix="parquet-insert") as writer:
+            for table in tables:
+                rows = conform(spec, table)
+                pending.append(writer.submit(write, rows))
+                count += rows.num_rows
+                if len(pending) > 2:
+                    pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+        return count
 
     def commit(self, checkpoints: Sequence[Checkpoint] = ()) -> WriteStats:
         """Finish every touched partition, publish them, then write the manifests."""
@@ -232,8 +260,10 @@ class ParquetSink:
         work.spec = spec  # the latest spec wins: it may have grown a column
         return work
 
-    def _append_to_partition(self, work: _TableWork, day: date, rows: pa.Table) -> None:
-        """Write `rows` to the day's spool, first dropping earlier rows with their keys."""
+    def _append_to_partition(
+        self, work: _TableWork, day: date, rows: pa.Table, *, keyed: bool = True
+    ) -> None:
+        """Write `rows` to the day's spool; `keyed`: first drop earlier rows with their keys."""
         spool = work.spools.get(day) or self._open_spool(work.spec, day)
         work.spools[day] = spool
         grown = [n for n in work.spec.schema.names if n not in spool.schema.names]
@@ -244,11 +274,15 @@ class ParquetSink:
                 f"table {work.spec.name}: columns {grown} appeared within one transaction; "
                 "commit before widening the schema"
             )
+        spool.rows += rows.num_rows
+        if not keyed:
+            spool.writer.write_table(fit(rows, spool.schema))
+            spool.inserted += rows.num_rows
+            return
         keys = rows.select(list(work.spec.key))
         self._drop_from_spool(spool, work.spec, keys)
         spool.writer.write_table(fit(rows, spool.schema))
         spool.keys.append(keys)
-        spool.rows += rows.num_rows
 
     def _open_spool(self, spec: TableSpec, day: date) -> _Spool:
         """A new spool for a partition; its schema keeps the old file's extra columns."""
@@ -269,13 +303,15 @@ class ParquetSink:
         return str(Path(self._spool_dir, name))
 
     def _drop_from_spool(self, spool: _Spool, spec: TableSpec, keys: pa.Table) -> None:
-        """Rewrite the spool without rows matching `keys`, if any match (rare: overlaps)."""
-        if not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys)):
+        """Rewrite the spool without rows matching `keys`, if any may match (rare: overlaps)."""
+        if not spool.inserted and (
+            not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys))
+        ):
             return
         spool.writer.close()
         old, spool.path = spool.path, self._new_spool_path(spool.target)
         spool.writer = pq.ParquetWriter(spool.path, spool.schema)
-        spool.keys, spool.rows = [], 0
+        spool.keys, spool.rows, spool.inserted = [], 0, 0
         for batch in _batches_of(pafs.LocalFileSystem(), old):
             kept = batch.filter(pc.invert(matches_any(batch, keys)))
             spool.writer.write_table(kept)
@@ -456,6 +492,19 @@ def partition_days(table: pa.Table, spec: TableSpec) -> pa.Array:
         # Dropping the zone keeps the UTC wall time; a zoned cast to date would not.
         column = pc.cast(column, pa.timestamp(column.type.unit))
     return pc.cast(column, pa.date32()).combine_chunks()
+
+
+def _by_day(rows: pa.Table, spec: TableSpec) -> Iterator[tuple[date, pa.Table]]:
+    """`rows` split by the UTC date of `spec.partition_by`, in date order."""
+    if rows.num_rows == 0:
+        return
+    days = partition_days(rows, spec)
+    low, high = pc.min_max(days).values()
+    if low == high:  # the usual case: one day, no filtering
+        yield low.as_py(), rows
+        return
+    for day in sorted(pc.unique(days).to_pylist()):
+        yield day, rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
 def matches_any(table: pa.Table, keys: pa.Table) -> pa.BooleanArray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -130,6 +130,17 @@ class PostgresSink:
             self._specs[spec.name] = spec
             stage = self._stage_for(spec)
             self._copy(stage.name, rows)
+
+    def insert(self, spec: TableSpec, tables: Iterable[pa.Table]) -> int:
+        """COPY rows with new keys into staging, table by table; the number of rows.
+
+        Staging streams already, and the merge at commit upserts: nothing to skip.
+        """
+        count = 0
+        for table in tables:
+            self.append(spec, table)
+            count += table.num_rows
+        return count
 
     def commit(self, checkpoints: Sequence[Checkpoint] = ()) -> WriteStats:
         """Merge everything staged and upsert the checkpoints, in one transaction."""
