@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 
 EPOCH_MS = int(datetime(2024, 5, 1, tzinfo=UTC).timestamp() * 1000)
+# 10,000 conversations a day: a chunk of 10 pages is one UTC day, as a sync chunks by day.
+SPACING_MS = 8_640
 QUEUES = [f"5b1d2c3e-9f8a-4b7c-a6d5-e4f3a2b1c{n:03d}" for n in range(40)]
 AGENTS = [f"d4c3b2a1-0f9e-4d8c-b7a6-5e4d3c2b{n:04d}" for n in range(400)]
 WRAPUPS = [f"7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4{n:03d}" for n in range(25)]
@@ -56,7 +58,7 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _conversation(rng: random.Random, n: int) -> Record:
-    start = EPOCH_MS + n * 430
+    start = EPOCH_MS + n * SPACING_MS
     ivr_ms, wait_ms = rng.randint(5_000, 60_000), rng.randint(1_000, 120_000)
     agents = 1 if rng.random() < 0.8 else 2
     talk_ms = [rng.randint(30_000, 900_000) for _ in range(agents)]

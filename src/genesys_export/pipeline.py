@@ -26,7 +26,7 @@ from genesys_export.errors import GenesysExportError
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.progress import Progress
-from genesys_export.sinks.base import Replacement, Sink
+from genesys_export.sinks.base import Replacement, Sink, WriteStats
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 from genesys_export.validate import ValidationReport
@@ -91,9 +91,12 @@ class Run:
 
 
 def concat_pages(pages: Sequence[Any], specs: Iterable[TableSpec]) -> dict[str, pa.Table]:
-    """One table per spec from the `tables` of every page of a chunk (empty when none)."""
+    """One table per spec from the `tables` of every page of a chunk (empty when none).
+
+    The pages' buffers are shared, not copied: a chunk costs its pages' memory once.
+    """
     return {
-        spec.name: pa.concat_tables([p.tables[spec.name] for p in pages]).combine_chunks()
+        spec.name: pa.concat_tables([p.tables[spec.name] for p in pages])
         if pages
         else spec.schema.empty_table()
         for spec in specs
@@ -177,14 +180,7 @@ def write_chunk(
         checks=[asdict(check) for check in result.validation.checks],
     )
     result.validation.raise_if_failed()
-    try:
-        for spec, table, replacement in result.tables:
-            sink.delete(spec, replacement)
-            sink.append(spec, table)
-        stats = sink.commit([checkpoint] if checkpoint else [])
-    except BaseException:
-        sink.rollback()
-        raise
+    stats = commit_tables(sink, result.tables, [checkpoint] if checkpoint else [])
     for spec, table, _ in result.tables:
         run.rows[spec.name] = run.rows.get(spec.name, 0) + table.num_rows
     run.files.update(stats.files)
@@ -206,6 +202,22 @@ def write_chunk(
             settled_until=checkpoint.settled_until.isoformat(),
         )
     run.progress.chunk_done(result.interval, {s.name: t.num_rows for s, t, _ in result.tables})
+
+
+def commit_tables(
+    sink: Sink,
+    tables: Sequence[tuple[TableSpec, pa.Table, Replacement]],
+    checkpoints: Sequence[Checkpoint] = (),
+) -> WriteStats:
+    """One transaction: each table replaces what its replacement names, then commit."""
+    try:
+        for spec, table, replacement in tables:
+            sink.delete(spec, replacement)
+            sink.append(spec, table)
+        return sink.commit(checkpoints)
+    except BaseException:
+        sink.rollback()
+        raise
 
 
 def failed(run: Run, exc: BaseException) -> None:

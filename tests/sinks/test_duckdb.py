@@ -317,3 +317,18 @@ def test_driver_errors_become_sink_errors_and_abort_the_transaction(seeded: Duck
     assert caught.value.__cause__ is not None
     seeded.commit()
     assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
+
+
+def test_the_memory_limit_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def limit(sink: DuckDBSink) -> str:
+        return str(sink._con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    with open_sink(f"duckdb:///{tmp_path}/a.duckdb") as default:
+        assert isinstance(default, DuckDBSink)
+        assert limit(default) == "122.0 MiB"  # 128 MB
+    monkeypatch.setenv("GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT", "1GB")
+    with open_sink(f"duckdb:///{tmp_path}/b.duckdb") as configured:
+        assert isinstance(configured, DuckDBSink)
+        assert limit(configured) == "953.6 MiB"  # 1 GB

@@ -323,3 +323,30 @@ def test_partition_dates_are_utc_even_for_zoned_timestamps(sink: ParquetSink, ro
     sink.commit()
 
     assert (root / "events" / f"date={date(2024, 5, 2)}" / "part-0.parquet").exists()
+
+
+def test_many_partitions_keep_few_writers_open_and_lose_no_row(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the open-writer cap, spools are parked; a parked day written again reopens."""
+    import genesys_export.sinks.parquet as module
+
+    monkeypatch.setattr(module, "_OPEN_SPOOLS", 2)
+    days = [datetime(2024, 5, d, 12, tzinfo=DAY1.tzinfo) for d in range(1, 7)]
+    with ParquetSink.local(root) as sink:
+        sink.append(PARTICIPANTS, participants(("old", "p1", days[0], "agent")))
+        sink.commit()
+        for i, day in enumerate(days):  # six partitions, then day 1 and day 2 again
+            sink.insert(PARTICIPANTS, [participants((f"c{i}", "p1", day, "agent"))])
+            assert len(sink._open) <= 2
+        sink.insert(PARTICIPANTS, [participants(("late", "p1", days[0], "agent"))])
+        sink.append(PARTICIPANTS, participants(("c1", "p1", days[1], "supervisor")))
+        assert len(sink._open) <= 2
+        sink.commit()
+        table = sink.read_table("participants")
+    assert rows_of(table, "conversation_id", "purpose") == [
+        ("c0", "agent"), ("c1", "supervisor"), ("c2", "agent"), ("c3", "agent"),
+        ("c4", "agent"), ("c5", "agent"), ("late", "agent"), ("old", "agent"),
+    ]  # fmt: skip
+    assert len(files_under(root / "participants")) == 6
+    assert not [p for p in root.rglob("*") if ".tmp-" in p.name]

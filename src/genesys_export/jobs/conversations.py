@@ -38,6 +38,18 @@ SPECS = (CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS
 SMALLEST_SPLIT = timedelta(hours=1)
 
 
+def chunk_of(interval: Interval, pages: list[ConversationPage]) -> ChunkResult:
+    """A chunk's pages as six tables, each replacing the chunk's conversations, validated."""
+    tables = concat_pages(pages, SPECS)
+    conversations = tables[CONVERSATIONS.name]
+    replacement = replacement_for(conversations, ["conversation_id"], "conversation_start")
+    return ChunkResult(
+        interval=interval,
+        tables=[(spec, tables[spec.name], replacement) for spec in SPECS],
+        validation=validate_conversation_tables(tables),
+    )
+
+
 @dataclass(frozen=True)
 class ConversationChunks:
     """Produces conversation chunks for `run_chunks`."""
@@ -51,15 +63,7 @@ class ConversationChunks:
     rng: random.Random
 
     def __call__(self, interval: Interval) -> ChunkResult:
-        pages = self._pages(interval)
-        tables = concat_pages(pages, SPECS)
-        conversations = tables[CONVERSATIONS.name]
-        replacement = replacement_for(conversations, ["conversation_id"], "conversation_start")
-        return ChunkResult(
-            interval=interval,
-            tables=[(spec, tables[spec.name], replacement) for spec in SPECS],
-            validation=validate_conversation_tables(tables),
-        )
+        return chunk_of(interval, self._pages(interval))
 
     def _pages(self, interval: Interval) -> list[ConversationPage]:
         """All pages for the interval; a job that keeps failing is retried in two halves."""

@@ -83,9 +83,10 @@ def open_sink(uri: str = DEFAULT_DEST, *, lock: bool = True) -> Sink:
     dest = parse_dest(uri)
     # Imported here so that using one sink never loads the others' drivers.
     if dest.kind == "duckdb":
-        from genesys_export.sinks.duckdb import DuckDBSink
+        from genesys_export.sinks.duckdb import MEMORY_LIMIT, DuckDBSink
 
-        return DuckDBSink(dest.location, lock=lock)
+        limit = environ_get(os.environ, "GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT") or MEMORY_LIMIT
+        return DuckDBSink(dest.location, lock=lock, memory_limit=limit)
     if dest.kind == "parquet":
         from genesys_export.sinks.parquet import ParquetSink
 
@@ -165,6 +166,10 @@ def conform(spec: TableSpec, table: pa.Table) -> pa.Table:
     missing = [name for name in spec.schema.names if name not in table.column_names]
     if missing:
         raise SinkError(f"table {spec.name}: columns {missing} are missing from the rows written")
+    if table.schema.equals(spec.schema) and not any(
+        table.column(f.name).null_count for f in spec.schema if not f.nullable
+    ):
+        return table  # the usual case; casting would copy nothing but still cost a pass
     try:
         return table.select(spec.schema.names).cast(spec.schema)
     except (pa.ArrowException, ValueError) as exc:

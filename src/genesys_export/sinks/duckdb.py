@@ -6,7 +6,8 @@ exactly the types that were written (DuckDB stores `timestamp[ms]` as microsecon
 later, wider schema is detected and added with `ALTER TABLE ... ADD COLUMN`. Checkpoints
 live in `_genesys_export_checkpoints` and are written in the data's transaction.
 
-Memory: the connection's `memory_limit` (256 MB unless given) bounds DuckDB's buffer pool;
+Memory: the connection's `memory_limit` (128 MB unless given; the environment variable
+GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT sets it for `open_sink`) bounds DuckDB's buffer pool;
 beyond it DuckDB spills to `<file>.tmp`. `insert` loads a whole stream in ONE statement:
 DuckDB keeps memory flat across one streaming INSERT, while many INSERTs in one
 transaction hold about 0.2 byte of memory per byte loaded until the COMMIT.
@@ -37,7 +38,7 @@ from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
 MEMORY = ":memory:"
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 TABLES = "_genesys_export_tables"
 CHECKPOINTS = "_genesys_export_checkpoints"
 _META_DDL = (

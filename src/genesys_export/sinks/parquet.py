@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -57,6 +57,9 @@ TMP_MARK = ".tmp-"
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COPY_BLOCK = 8 * 1024 * 1024
+# Spools with an open writer at once (each holds ~200 KB of buffers). A report over years
+# touches a partition per day; older ones are parked, and reopened by a copy if needed.
+_OPEN_SPOOLS = 16
 
 
 @dataclass
@@ -66,7 +69,7 @@ class _Spool:
     target: str  # filesystem path of <table>/date=D/part-0.parquet
     path: str  # local path of the spool file
     schema: pa.Schema  # file schema: the spec's columns plus any the old file had
-    writer: pq.ParquetWriter
+    writer: pq.ParquetWriter | None  # None while parked (closed to save memory)
     keys: list[pa.Table] = field(default_factory=list)  # spec.key of appended rows
     rows: int = 0  # rows in the spool
     inserted: int = 0  # rows in the spool whose keys `keys` does not hold (from `insert`)
@@ -113,6 +116,7 @@ class ParquetSink:
         self._spool_dir: str | None = None  # object storage: local dir for spools
         self._lock_fd: int | None = None
         self._work: dict[str, _TableWork] = {}
+        self._open: OrderedDict[str, _Spool] = OrderedDict()  # spools with a writer, LRU
         if self._local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
             if lock:
@@ -194,6 +198,7 @@ class ParquetSink:
             self.rollback()  # spools not yet published go; published partitions stay
             raise
         self._work = {}
+        self._open.clear()
         return stats
 
     def rollback(self) -> None:
@@ -202,6 +207,7 @@ class ParquetSink:
             for spool in work.spools.values():
                 _discard(spool)
         self._work = {}
+        self._open.clear()
 
     def read_checkpoint(self, dataset: str) -> Checkpoint | None:
         """The checkpoint manifest of `dataset`, or None."""
@@ -274,15 +280,14 @@ class ParquetSink:
                 f"table {work.spec.name}: columns {grown} appeared within one transaction; "
                 "commit before widening the schema"
             )
-        spool.rows += rows.num_rows
-        if not keyed:
-            spool.writer.write_table(fit(rows, spool.schema))
+        if keyed:
+            keys = rows.select(list(work.spec.key))
+            self._drop_from_spool(spool, work.spec, keys)
+            spool.keys.append(keys)
+        else:
             spool.inserted += rows.num_rows
-            return
-        keys = rows.select(list(work.spec.key))
-        self._drop_from_spool(spool, work.spec, keys)
-        spool.writer.write_table(fit(rows, spool.schema))
-        spool.keys.append(keys)
+        self._writer(spool).write_table(fit(rows, spool.schema))
+        spool.rows += rows.num_rows
 
     def _open_spool(self, spec: TableSpec, day: date) -> _Spool:
         """A new spool for a partition; its schema keeps the old file's extra columns."""
@@ -290,7 +295,24 @@ class ParquetSink:
         old = self._schema_of(target)
         schema = spec.schema if old is None else _file_schema(spec.schema, old)
         path = self._new_spool_path(target)
-        return _Spool(target, path, schema, pq.ParquetWriter(path, schema))
+        return _Spool(target, path, schema, None)
+
+    def _writer(self, spool: _Spool) -> pq.ParquetWriter:
+        """The spool's writer, opened if new or parked; parks the least recently used."""
+        if spool.writer is None:
+            old = spool.path if Path(spool.path).exists() else None
+            if old is not None:
+                spool.path = self._new_spool_path(spool.target)
+            spool.writer = pq.ParquetWriter(spool.path, spool.schema)
+            if old is not None:  # reopening a parked spool: copy what it holds (rare)
+                for batch in _batches_of(pafs.LocalFileSystem(), old):
+                    spool.writer.write_table(batch)
+                os.remove(old)
+        self._open.pop(spool.path, None)
+        self._open[spool.path] = spool
+        while len(self._open) > _OPEN_SPOOLS:
+            _park(self._open.popitem(last=False)[1])
+        return spool.writer
 
     def _new_spool_path(self, target: str) -> str:
         """Beside the target on a local disk (same filesystem for os.replace), else in TMPDIR."""
@@ -308,13 +330,14 @@ class ParquetSink:
             not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys))
         ):
             return
-        spool.writer.close()
+        self._open.pop(spool.path, None)
+        _park(spool)
         old, spool.path = spool.path, self._new_spool_path(spool.target)
-        spool.writer = pq.ParquetWriter(spool.path, spool.schema)
+        writer = self._writer(spool)
         spool.keys, spool.rows, spool.inserted = [], 0, 0
         for batch in _batches_of(pafs.LocalFileSystem(), old):
             kept = batch.filter(pc.invert(matches_any(batch, keys)))
-            spool.writer.write_table(kept)
+            writer.write_table(kept)
             spool.keys.append(kept.select(list(spec.key)))
             spool.rows += kept.num_rows
         os.remove(old)
@@ -355,7 +378,7 @@ class ParquetSink:
         for batch in _batches_of(self.fs, spool.target):
             gone = _deletion_mask(batch, [*work.deletes, *([appended] if appended else [])])
             kept = batch.filter(pc.invert(gone))
-            spool.writer.write_table(fit(kept, spool.schema))
+            self._writer(spool).write_table(fit(kept, spool.schema))
             spool.survivors += kept.num_rows
             dropped += batch.num_rows - kept.num_rows
         return dropped
@@ -535,6 +558,8 @@ def _any(mask: pa.BooleanArray) -> bool:
 
 def fit(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """`table` in `schema`: columns by name, missing ones as nulls (an older, narrower file)."""
+    if table.schema.equals(schema):
+        return table
     columns = [
         table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         for f in schema
@@ -582,11 +607,18 @@ def _batches_of(
 # --- files -------------------------------------------------------------------------------
 
 
+def _park(spool: _Spool) -> None:
+    """Close the spool's writer (if open); the file keeps what was written."""
+    if spool.writer is not None:
+        spool.writer.close()
+        spool.writer = None
+
+
 def _close_spool(spool: _Spool) -> _Finished:
     """Close the writer and make the spool durable; an empty partition is removed instead."""
-    spool.writer.close()
+    _park(spool)
     if spool.rows + spool.survivors == 0:
-        os.remove(spool.path)
+        Path(spool.path).unlink(missing_ok=True)
         return _Finished(spool.target, None)
     digest = hashlib.sha256()
     with open(spool.path, "rb") as f:
@@ -597,7 +629,7 @@ def _close_spool(spool: _Spool) -> _Finished:
 
 
 def _discard(spool: _Spool) -> None:
-    spool.writer.close()
+    _park(spool)
     Path(spool.path).unlink(missing_ok=True)
 
 

@@ -39,8 +39,8 @@ rows as a whole (by period bucket) anyway. Rows whose key columns hold a null ar
 missing key means for its sink. `_run_id`, `_extracted_at` and the caller's extra columns
 (`_request_id`, `_interval_start`, ...) follow the data columns.
 
-Memory: pyarrow reads up to 32 blocks ahead (~35 MB); we hold two blocks. Nothing grows
-with the file.
+Memory: pyarrow's reader would read 32 blocks ahead; `_PacedFile` lets it read only
+`_READ_AHEAD` blocks past the ones parsed. We hold two blocks. Nothing grows with the file.
 
 Errors carry the 1-based physical line: on the (rare) error path the file is re-read with
 the `csv` module, which counts lines, to find where the offending record starts. Errors
@@ -50,8 +50,10 @@ surface mid-stream, after earlier batches were yielded: write inside a transacti
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -62,7 +64,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -89,6 +91,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 ROW_NUMBER = "_row_number"
 _HEADER_BLOCK = 64 << 10
+_READ_AHEAD = 3  # blocks the reader may read past the ones parsed
+_PACE_WAIT = 0.5  # seconds a read waits for the parser; then it reads anyway (a huge record)
 _PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
 
 _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
@@ -138,9 +142,8 @@ class CsvOptions:
     type_overrides: Mapping[str, str] = field(default_factory=dict, hash=False)
     key_columns: tuple[str, ...] = ()
     summary_last_row: bool = False
-    # Bytes per parsed block (a batch). pyarrow reads up to 32 blocks ahead, so memory grows
-    # with it: 1 MiB keeps read-ahead near 35 MB at full speed.
-    block_size: int = 2 << 20
+    # Bytes per parsed block (a batch): bigger blocks mean fewer, larger Arrow calls.
+    block_size: int = 4 << 20
 
     def __post_init__(self) -> None:
         if self.delimiter not in (",", ";"):
@@ -209,7 +212,7 @@ class ReportStream:
         self._localizers: list[_Localizer] = []
         self._iteration: Generator[pa.RecordBatch, None, None] | None = None
         headers = _read_header(path, options)
-        self._file = pa.OSFile(str(path))  # not memory-mapped: mapped pages would count in RSS
+        self._file = _PacedFile(path, ahead=_READ_AHEAD)
         try:
             self._reader = self._open(headers)  # parses the first block: may find a ragged row
             self._pending = self._next_raw()
@@ -313,6 +316,8 @@ class ReportStream:
                 return None
             except pa.ArrowInvalid as exc:
                 raise self._parse_error(exc) from exc
+            finally:
+                self._file.consumed()
             if batch.num_rows:
                 return batch
 
@@ -869,6 +874,64 @@ def _positions(first: int, count: int) -> pa.Array:
     """first, first + 1, ... (`count` of them) as int64."""
     ones = pa.repeat(pa.scalar(1, pa.int64()), count)
     return pc.add(pc.cumulative_sum(ones), first - 1)
+
+
+class _PacedFile(io.RawIOBase):
+    """A file pyarrow's CSV reader reads through, at most `ahead` blocks past the parser.
+
+    The reader's I/O thread otherwise queues 32 blocks (128 MiB at 4 MiB blocks). Each read
+    takes a credit; each parsed block (`consumed`) gives one back. A read that waits longer
+    than `_PACE_WAIT` goes ahead anyway: a record spanning many blocks must not deadlock.
+    Not memory-mapped: mapped pages would count in RSS.
+
+    `close` first answers every read with end-of-file and waits for a read in progress:
+    pyarrow's thread must be out of this Python code before the interpreter may exit.
+    """
+
+    def __init__(self, path: Path, *, ahead: int) -> None:
+        super().__init__()
+        self._raw = path.open("rb", buffering=0)
+        self._credits = threading.Semaphore(ahead)
+        self._idle = threading.Condition()
+        self._reading = 0
+        self._stopped = False
+        self._at_end = False  # end-of-file was answered: pyarrow's thread reads no more
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        with self._idle:
+            if self._stopped:
+                self._at_end = True
+                self._idle.notify_all()
+                return 0
+            self._reading += 1
+        read = 0
+        try:
+            self._credits.acquire(timeout=_PACE_WAIT)
+            read = 0 if self._stopped else (self._raw.readinto(buffer) or 0)
+            return read
+        finally:
+            with self._idle:
+                self._reading -= 1
+                self._at_end = self._at_end or read == 0
+                self._idle.notify_all()
+
+    def consumed(self) -> None:
+        self._credits.release()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        with self._idle:
+            self._stopped = True
+            self._credits.release(_READ_AHEAD + 1)  # wake a waiting read
+            # A reader abandoned mid-file may still be reading ahead: let it see the end.
+            self._idle.wait_for(lambda: self._reading == 0 and self._at_end, timeout=_PACE_WAIT)
+        self._raw.close()
+        super().close()
 
 
 def _epoch_ms(value: datetime) -> int:
