@@ -303,7 +303,7 @@ class ParquetSink:
             old = spool.path if Path(spool.path).exists() else None
             if old is not None:
                 spool.path = self._new_spool_path(spool.target)
-            spool.writer = pq.ParquetWriter(spool.path, spool.schema)
+            spool.writer = _parquet_writer(spool.path, spool.schema)
             if old is not None:  # reopening a parked spool: copy what it holds (rare)
                 for batch in _batches_of(pafs.LocalFileSystem(), old):
                     spool.writer.write_table(batch)
@@ -605,6 +605,15 @@ def _batches_of(
 
 
 # --- files -------------------------------------------------------------------------------
+
+
+def _parquet_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer that dictionary-encodes text columns only: ids, names and enums repeat,
+    while numbers and times mostly don't, and trying costs a hash per value."""
+    text = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    return pq.ParquetWriter(path, schema, use_dictionary=text)
 
 
 def _park(spool: _Spool) -> None:
