@@ -135,7 +135,7 @@ def _transform(chunk: list[bytes]) -> ChunkResult:
 def _write(sink: Any, result: ChunkResult) -> None:
     """What `write_chunk` does with a chunk: check it, then one transaction."""
     result.validation.raise_if_failed()
-    commit_tables(sink, result.tables)
+    commit_tables(sink, result.tables, fresh_keys=result.fresh_keys)
 
 
 def _sequential(

@@ -36,12 +36,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """One chunk, ready to write: tables, what they replace, and their checks."""
+    """One chunk, ready to write: tables, what they replace, and their checks.
+
+    `fresh_keys`: each table's replacement covers every key of its rows, and validation
+    checks that no key repeats; the rows are then inserted, with no upsert work.
+    """
 
     interval: Interval
     tables: list[tuple[TableSpec, pa.Table, Replacement]]
     validation: ValidationReport
     extra: Mapping[str, Any] = field(default_factory=dict)
+    fresh_keys: bool = False
 
 
 @dataclass
@@ -180,7 +185,8 @@ def write_chunk(
         checks=[asdict(check) for check in result.validation.checks],
     )
     result.validation.raise_if_failed()
-    stats = commit_tables(sink, result.tables, [checkpoint] if checkpoint else [])
+    checkpoints = [checkpoint] if checkpoint else []
+    stats = commit_tables(sink, result.tables, checkpoints, fresh_keys=result.fresh_keys)
     for spec, table, _ in result.tables:
         run.rows[spec.name] = run.rows.get(spec.name, 0) + table.num_rows
     run.files.update(stats.files)
@@ -208,12 +214,20 @@ def commit_tables(
     sink: Sink,
     tables: Sequence[tuple[TableSpec, pa.Table, Replacement]],
     checkpoints: Sequence[Checkpoint] = (),
+    *,
+    fresh_keys: bool = False,
 ) -> WriteStats:
-    """One transaction: each table replaces what its replacement names, then commit."""
+    """One transaction: each table replaces what its replacement names, then commit.
+
+    With `fresh_keys` (see ChunkResult) rows are inserted, else upserted.
+    """
     try:
         for spec, table, replacement in tables:
             sink.delete(spec, replacement)
-            sink.append(spec, table)
+            if fresh_keys:
+                sink.insert(spec, [table])
+            else:
+                sink.append(spec, table)
         return sink.commit(checkpoints)
     except BaseException:
         sink.rollback()

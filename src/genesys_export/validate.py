@@ -100,9 +100,15 @@ def validate_user_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:
     return _validate(schemas.USER_TABLES, tables)
 
 
-def validate_table(spec: TableSpec, table: pa.Table) -> ValidationReport:
-    """Keys, and each `*end*` not before its `*start*`, of a table such as aggregates or reports."""
-    checks = [*_key_checks(spec, table), *_time_checks(spec, table, _time_pairs(table))]
+def validate_table(
+    spec: TableSpec, table: pa.Table, *, key_unique: bool = True
+) -> ValidationReport:
+    """Keys, and each `*end*` not before its `*start*`, of a table such as aggregates or reports.
+
+    `key_unique=False` skips the uniqueness check for a key unique by construction.
+    """
+    keys = _key_checks(spec, table, unique=key_unique)
+    checks = [*keys, *_time_checks(spec, table, _time_pairs(table))]
     return ValidationReport(tuple(checks))
 
 
@@ -122,12 +128,14 @@ def _validate(specs: tuple[TableSpec, ...], tables: Mapping[str, pa.Table]) -> V
     return ValidationReport(tuple(checks))
 
 
-def _key_checks(spec: TableSpec, table: pa.Table) -> list[CheckResult]:
-    """`key_not_null` and `key_unique` over the spec's key columns."""
+def _key_checks(spec: TableSpec, table: pa.Table, *, unique: bool = True) -> list[CheckResult]:
+    """`key_not_null` and (with `unique`) `key_unique` over the spec's key columns."""
     keys = table.select(list(spec.key))
     null = pc.is_null(keys.column(0))
     for name in spec.key[1:]:
         null = pc.or_(null, pc.is_null(keys.column(name)))
+    if not unique:
+        return [_result("key_not_null", spec, table.num_rows, keys.filter(null))]
     counts = keys.group_by(list(spec.key)).aggregate([([], "count_all")])
     shared = counts.filter(pc.greater(counts.column("count_all"), 1))
     rows = table.num_rows

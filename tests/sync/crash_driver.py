@@ -66,9 +66,10 @@ def install(point: str, count: int) -> None:
             return result
 
         AuditLog.append = append  # type: ignore[method-assign]
-    elif point == "append":
+    elif point == "append":  # any staged write: the chunk's transaction is half done
         for sink in sinks:
             _wrap(sink, "append", tick, after=False)
+            _wrap(sink, "insert", tick, after=False)
     elif point == "commit":
         for sink in sinks:
             _wrap(sink, "commit", tick, after=True)

@@ -39,7 +39,11 @@ SMALLEST_SPLIT = timedelta(hours=1)
 
 
 def chunk_of(interval: Interval, pages: list[ConversationPage]) -> ChunkResult:
-    """A chunk's pages as six tables, each replacing the chunk's conversations, validated."""
+    """A chunk's pages as six tables, each replacing the chunk's conversations, validated.
+
+    Every key of the six tables starts with `conversation_id`, so deleting the chunk's
+    conversations frees every key it writes: `fresh_keys`.
+    """
     tables = concat_pages(pages, SPECS)
     conversations = tables[CONVERSATIONS.name]
     replacement = replacement_for(conversations, ["conversation_id"], "conversation_start")
@@ -47,6 +51,7 @@ def chunk_of(interval: Interval, pages: list[ConversationPage]) -> ChunkResult:
         interval=interval,
         tables=[(spec, tables[spec.name], replacement) for spec in SPECS],
         validation=validate_conversation_tables(tables),
+        fresh_keys=True,
     )
 
 

@@ -34,7 +34,7 @@ from genesys_export.pipeline import Run
 from genesys_export.reporting import ReportRequest, report_table_name
 from genesys_export.sinks.base import Replacement, Sink
 from genesys_export.state import Checkpoint
-from genesys_export.transform.report_csv import CsvOptions, read_report
+from genesys_export.transform.report_csv import ROW_NUMBER, CsvOptions, read_report
 from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec
 from genesys_export.validate import validate_table
 
@@ -242,10 +242,12 @@ def write_report(
     """
     sink.delete(spec, replacement)
 
+    positional = ROW_NUMBER in spec.key  # positions are unique by construction
+
     def validated() -> Iterator[pa.Table]:
         for batch in stream:
             table = pa.Table.from_batches([batch], schema=spec.schema)
-            validate_table(spec, table).raise_if_failed()
+            validate_table(spec, table, key_unique=not positional).raise_if_failed()
             yield table
 
     return sink.insert(spec, validated())
