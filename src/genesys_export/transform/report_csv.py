@@ -91,11 +91,13 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 ROW_NUMBER = "_row_number"
 _HEADER_BLOCK = 64 << 10
+_COUNTING = pa.array([], pa.int64())  # 1, 2, 3, ...: grown on demand, sliced per batch
 _READ_AHEAD = 3  # blocks the reader may read past the ones parsed
 _PACE_WAIT = 0.5  # seconds a read waits for the parser; then it reads anyway (a huge record)
 _PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
 
 _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
+_SUMMARY_LEADS = pa.array(["t", "T", "s", "S", " ", "\t", "\n", "\f", "\r"])  # RE2's \s
 _BOOL = r"^(?i:true|false)$"
 _CLOCK = r"^-?\d+:[0-5]\d:[0-5]\d(?:[.,]\d+)?$"
 _WHOLE_CLOCK = r"^\d+:[0-5]\d:[0-5]\d$"
@@ -340,9 +342,14 @@ class ReportStream:
 
     def _summary_rows(self, raw: pa.RecordBatch, *, maybe_last: bool) -> pa.Array:
         """True where the first cell says Total/Summary, or on the file's last row if asked."""
-        summary = pc.fill_null(
-            pc.match_substring_regex(raw.column(0), _SUMMARY, ignore_case=True), False
-        )
+        first = raw.column(0)
+        # The regex runs only where the cell could match: its first character leads a
+        # summary word or is whitespace. Usually that is no row at all.
+        lead = pc.is_in(pc.utf8_slice_codeunits(first, 0, 1), value_set=_SUMMARY_LEADS)
+        candidates = pc.indices_nonzero(pc.fill_null(lead, False))
+        found = pc.match_substring_regex(pc.take(first, candidates), _SUMMARY, ignore_case=True)
+        hits = set(pc.filter(candidates, pc.fill_null(found, False)).to_pylist())
+        summary = pa.array([i in hits for i in range(raw.num_rows)]) if hits else _no_rows(raw)
         if maybe_last and self._options.summary_last_row and not summary[-1].as_py():
             summary = pc.or_(summary, pa.array([False] * (raw.num_rows - 1) + [True]))
         return summary
@@ -870,10 +877,16 @@ def _offset_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
     return high.replace(microsecond=0)
 
 
+def _no_rows(batch: pa.RecordBatch) -> pa.Array:
+    return pa.repeat(pa.scalar(False), batch.num_rows)
+
+
 def _positions(first: int, count: int) -> pa.Array:
     """first, first + 1, ... (`count` of them) as int64."""
-    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
-    return pc.add(pc.cumulative_sum(ones), first - 1)
+    global _COUNTING
+    if len(_COUNTING) < count:
+        _COUNTING = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count))
+    return pc.add(_COUNTING.slice(0, count), first - 1)
 
 
 class _PacedFile(io.RawIOBase):
