@@ -31,7 +31,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/conversations.py
-	$(BIN)/python bench/report_csv.py
+	$(BIN)/python bench/report_csv.py --repeat 3
 	$(BIN)/python bench/sync_30_days.py
 
 clean:

@@ -16,7 +16,7 @@ validation, `Sink.insert`) -> commit, into the real sink.
 The baseline can run on a smaller file (`--baseline-mb`) so it doesn't exhaust memory;
 speeds are compared per MB.
 
-    .venv/bin/python bench/report_csv.py --size-mb 1024 --baseline-mb 256 [--keep /tmp/bench]
+    .venv/bin/python bench/report_csv.py --size-mb 1024 --baseline-mb 256 [--repeat 3] [--keep DIR]
 
 Targets: >= 4x the baseline's MiB/s; peak RSS < 600 MB at 1 GiB, no higher at 2 GiB.
 """
@@ -166,7 +166,7 @@ def child(name: str, path: Path, out: Path) -> None:
 
 def measure(name: str, path: Path, workdir: Path) -> dict[str, Any]:
     out = workdir / name
-    out.mkdir()
+    out.mkdir(parents=True)
     command = [sys.executable, __file__, "--child", name, "--file", str(path), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -219,6 +219,9 @@ def main() -> None:
     parser.add_argument("--baseline-mb", type=int, default=256, help="CSV size for pandas")
     parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) generated CSVs here")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of every path, in turn; medians reported"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -230,12 +233,24 @@ def main() -> None:
         workdir = Path(tmp)
         folder = args.keep or workdir
         folder.mkdir(parents=True, exist_ok=True)
-        results = {}
-        for name in args.paths.split(","):
-            size = args.baseline_mb if name == "baseline" else args.size_mb
-            results[name] = measure(name, csv_file(folder, size), workdir)
-            print(f"{name}: {json.dumps(results[name])}", flush=True)
-        report(results)
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for round_ in range(args.repeat):
+            for name in args.paths.split(","):
+                size = args.baseline_mb if name == "baseline" else args.size_mb
+                run = measure(name, csv_file(folder, size), workdir / f"{round_}")
+                rounds.setdefault(name, []).append(run)
+                print(f"{name}: {json.dumps(run)}", flush=True)
+        report({name: _median(runs) for name, runs in rounds.items()})
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median speed, with the highest peak RSS of all rounds.
+
+    The machine is shared: rounds interleave the paths, so a slow minute hits them all.
+    """
+    middle = dict(sorted(runs, key=lambda run: run["mb_per_s"])[len(runs) // 2])
+    middle["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    return middle
 
 
 if __name__ == "__main__":
