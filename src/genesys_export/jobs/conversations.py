@@ -9,7 +9,6 @@ duplicates.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,10 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesys_export.errors import JobFailed
-from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, Polling, run_job
-from genesys_export.pipeline import ChunkResult, Run, concat_pages, replacement_for
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, DetailsChunks, run_job
+from genesys_export.pipeline import ChunkResult, concat_pages, replacement_for
 from genesys_export.transform.conversations import ConversationPage, conversation_tables
 from genesys_export.transform.schemas import (
     CONVERSATIONS,
@@ -30,7 +28,6 @@ from genesys_export.transform.schemas import (
     SESSION_METRICS,
     SESSIONS,
 )
-from genesys_export.transform.tables import RunContext
 from genesys_export.validate import validate_conversation_tables
 
 log = logging.getLogger(__name__)
@@ -56,16 +53,8 @@ def chunk_of(interval: Interval, pages: list[ConversationPage]) -> ChunkResult:
 
 
 @dataclass(frozen=True)
-class ConversationChunks:
+class ConversationChunks(DetailsChunks):
     """Produces conversation chunks for `run_chunks`."""
-
-    api: Api
-    run: Run
-    ctx: RunContext
-    page_size: int
-    max_attempts: int
-    polling: Polling
-    rng: random.Random
 
     def __call__(self, interval: Interval) -> ChunkResult:
         return chunk_of(interval, self._pages(interval))

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
 from genesys_export.http_client import Api
 from genesys_export.pagination import iter_pages
+from genesys_export.pipeline import Run
+from genesys_export.transform.tables import RunContext
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")
@@ -276,3 +278,16 @@ def run_job(
         )
         return pages
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class DetailsChunks:
+    """What a producer of details-job chunks for `run_chunks` needs (conversations, users)."""
+
+    api: Api
+    run: Run
+    ctx: RunContext
+    page_size: int
+    max_attempts: int
+    polling: Polling
+    rng: random.Random

@@ -6,17 +6,14 @@ A record that spans midnight is returned by both days' jobs; it carries the same
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
-from genesys_export.jobs.lifecycle import USER_DETAILS, Polling, run_job
-from genesys_export.pipeline import ChunkResult, Run, concat_pages, replacement_for
+from genesys_export.jobs.lifecycle import USER_DETAILS, DetailsChunks, run_job
+from genesys_export.pipeline import ChunkResult, concat_pages, replacement_for
 from genesys_export.transform.schemas import USER_PRESENCE, USER_ROUTING_STATUS
-from genesys_export.transform.tables import RunContext
 from genesys_export.transform.users import user_tables
 from genesys_export.validate import validate_user_tables
 
@@ -33,16 +30,9 @@ def user_query(interval: Interval, user_ids: Sequence[str] = ()) -> dict[str, An
 
 
 @dataclass(frozen=True)
-class UserChunks:
+class UserChunks(DetailsChunks):
     """Produces user-details chunks for `run_chunks`."""
 
-    api: Api
-    run: Run
-    ctx: RunContext
-    page_size: int
-    max_attempts: int
-    polling: Polling
-    rng: random.Random
     user_ids: tuple[str, ...] = ()
 
     def __call__(self, interval: Interval) -> ChunkResult:

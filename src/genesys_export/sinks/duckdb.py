@@ -109,19 +109,14 @@ class DuckDBSink:
                 # Row order within one load carries no meaning; dropping it lets both
                 # cores convert and compress.
                 self._con.execute("SET preserve_insertion_order = false")
-                try:
-                    self._con.execute(
-                        f"INSERT INTO {_ident(spec.name)} BY NAME SELECT * FROM {view}"
-                    )
-                finally:
-                    with suppress(duckdb.Error):  # an aborted transaction refuses it
-                        self._con.execute("RESET preserve_insertion_order")
+                self._con.execute(f"INSERT INTO {_ident(spec.name)} BY NAME SELECT * FROM {view}")
         except SinkError:
-            with suppress(duckdb.Error):
-                self._con.execute("RESET preserve_insertion_order")
             if source.failure is not None:
                 raise source.failure from None
             raise
+        finally:  # after `_errors` rolled a failed INSERT back, so the RESET is accepted
+            with suppress(duckdb.Error):
+                self._con.execute("RESET preserve_insertion_order")
         self._rows[spec.name] += source.rows
         return source.rows
 

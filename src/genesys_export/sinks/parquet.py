@@ -300,19 +300,34 @@ class ParquetSink:
     def _writer(self, spool: _Spool) -> pq.ParquetWriter:
         """The spool's writer, opened if new or parked; parks the least recently used."""
         if spool.writer is None:
-            old = spool.path if Path(spool.path).exists() else None
-            if old is not None:
-                spool.path = self._new_spool_path(spool.target)
-            spool.writer = _parquet_writer(spool.path, spool.schema)
-            if old is not None:  # reopening a parked spool: copy what it holds (rare)
-                for batch in _batches_of(pafs.LocalFileSystem(), old):
-                    spool.writer.write_table(batch)
-                os.remove(old)
+            if Path(spool.path).exists():  # parked: a closed Parquet file takes no appends
+                self._rewrite(spool)
+            else:
+                spool.writer = _parquet_writer(spool.path, spool.schema)
         self._open.pop(spool.path, None)
         self._open[spool.path] = spool
         while len(self._open) > _OPEN_SPOOLS:
             _park(self._open.popitem(last=False)[1])
+        assert spool.writer is not None
         return spool.writer
+
+    def _rewrite(self, spool: _Spool, drop: tuple[TableSpec, pa.Table] | None = None) -> None:
+        """Copy the spool into a fresh file left open for writing. With `drop` = (spec,
+        keys), rows matching `keys` stay out and `spool.keys` and counts are recomputed."""
+        self._open.pop(spool.path, None)
+        _park(spool)
+        old, spool.path = spool.path, self._new_spool_path(spool.target)
+        spool.writer = _parquet_writer(spool.path, spool.schema)
+        if drop is not None:
+            spool.keys, spool.rows, spool.inserted = [], 0, 0
+        for batch in _batches_of(pafs.LocalFileSystem(), old):
+            if drop is not None:
+                spec, keys = drop
+                batch = batch.filter(pc.invert(matches_any(batch, keys)))
+                spool.keys.append(batch.select(list(spec.key)))
+                spool.rows += batch.num_rows
+            spool.writer.write_table(batch)
+        os.remove(old)
 
     def _new_spool_path(self, target: str) -> str:
         """Beside the target on a local disk (same filesystem for os.replace), else in TMPDIR."""
@@ -330,17 +345,8 @@ class ParquetSink:
             not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys))
         ):
             return
-        self._open.pop(spool.path, None)
-        _park(spool)
-        old, spool.path = spool.path, self._new_spool_path(spool.target)
-        writer = self._writer(spool)
-        spool.keys, spool.rows, spool.inserted = [], 0, 0
-        for batch in _batches_of(pafs.LocalFileSystem(), old):
-            kept = batch.filter(pc.invert(matches_any(batch, keys)))
-            writer.write_table(kept)
-            spool.keys.append(kept.select(list(spec.key)))
-            spool.rows += kept.num_rows
-        os.remove(old)
+        self._rewrite(spool, drop=(spec, keys))
+        self._writer(spool)  # counts it as recently used
 
     # --- commit --------------------------------------------------------------------------
 

@@ -91,7 +91,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 ROW_NUMBER = "_row_number"
 _HEADER_BLOCK = 64 << 10
-_COUNTING = pa.array([], pa.int64())  # 1, 2, 3, ...: grown on demand, sliced per batch
 _READ_AHEAD = 3  # blocks the reader may read past the ones parsed
 _PACE_WAIT = 0.5  # seconds a read waits for the parser; then it reads anyway (a huge record)
 _PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
@@ -883,10 +882,7 @@ def _no_rows(batch: pa.RecordBatch) -> pa.Array:
 
 def _positions(first: int, count: int) -> pa.Array:
     """first, first + 1, ... (`count` of them) as int64."""
-    global _COUNTING
-    if len(_COUNTING) < count:
-        _COUNTING = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count))
-    return pc.add(_COUNTING.slice(0, count), first - 1)
+    return pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count)), first - 1)
 
 
 class _PacedFile(io.RawIOBase):
