@@ -36,7 +36,6 @@ stay comparable in every sink.
 from __future__ import annotations
 
 import functools
-import io
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -237,6 +236,7 @@ def snake(name: str) -> str:
     return _WORD_START.sub(r"\1_\2", _UPPER_RUN.sub(r"\1_\2", name)).lower()
 
 
+@functools.cache
 def snake_type(dtype: pa.DataType) -> pa.DataType:
     """The same type with every nested struct member renamed to snake_case (same layout)."""
     if pa.types.is_struct(dtype):
@@ -246,8 +246,9 @@ def snake_type(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
-def known_members(model: pa.StructType, drop: Iterable[str] = ()) -> pa.StructType:
-    """`model` without the members in `drop` (those another table breaks out)."""
+@functools.cache
+def known_members(model: pa.StructType, drop: tuple[str, ...] = ()) -> pa.StructType:
+    """`model` without the members in `drop` (those another table breaks out); cached."""
     dropped = set(drop)
     return pa.struct([f for f in model if f.name not in dropped])
 
@@ -264,7 +265,7 @@ def _required(name: str, dtype: pa.DataType) -> pa.Field:
 def _columns(model: pa.StructType, *, skip: Iterable[str] = (), prefix: str = "") -> list[pa.Field]:
     """Nullable snake_case columns for a model's members, in contract order."""
     columns = []
-    for f in known_members(model, skip):
+    for f in known_members(model, tuple(skip)):
         name = snake(f.name)
         if prefix and not name.startswith(prefix):
             name = prefix + name
@@ -502,7 +503,8 @@ def _raise_misfit(page: bytes, schema: pa.Schema, what: str, cause: Exception) -
 def _conformed(table: pa.Table, schema: pa.Schema, raw: bytes, *, complete: bool) -> ParsedPage:
     if table.num_rows != 1:
         raise _Misfit(f"expected one JSON object, found {table.num_rows}")
-    row = table.to_struct_array().combine_chunks()
+    chunks = table.to_struct_array()
+    row = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
     target = _page_target(row.type, pa.struct(list(schema)))
     return ParsedPage(row.cast(target), row.type, raw, complete=complete)
 
@@ -510,7 +512,7 @@ def _conformed(table: pa.Table, schema: pa.Schema, raw: bytes, *, complete: bool
 def _parse(page: bytes, schema: pa.Schema | None, unexpected: str) -> pa.Table:
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
     read = pj.ReadOptions(use_threads=False, block_size=max(len(page) + 1, 1 << 16))
-    return pj.read_json(io.BytesIO(page), read_options=read, parse_options=options)
+    return pj.read_json(pa.BufferReader(page), read_options=read, parse_options=options)
 
 
 @functools.lru_cache(maxsize=64)
@@ -639,6 +641,12 @@ def has_unknown(actual: pa.DataType, model: pa.DataType, skip: Iterable[str] = (
     return False
 
 
+@functools.lru_cache(maxsize=256)
+def _has_unknown_cached(actual: pa.DataType, model: pa.DataType, skip: tuple[str, ...]) -> bool:
+    """`has_unknown`, once per parsed type: pages of one job mostly repeat their types."""
+    return has_unknown(actual, model, skip)
+
+
 def unknown_members(obj: Any, model: pa.StructType, skip: Iterable[str] = ()) -> Any:
     """The members of `obj` that `model` lacks, nested as described in the module docstring."""
     if not isinstance(obj, dict) or model.num_fields == 0:
@@ -677,7 +685,7 @@ def extra_column(
     only then are the records' objects read from the page's Python form.
     """
     skip = tuple(skip)
-    if page.complete and not has_unknown(page.parsed_at(*path), model, skip):
+    if page.complete and not _has_unknown_cached(page.parsed_at(*path), model, skip):
         return pa.nulls(len(records), pa.string())
     found = [unknown_members(obj, model, skip) for obj in page.objects(*path)]
     return json_column(found)
