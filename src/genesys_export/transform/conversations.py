@@ -9,6 +9,7 @@ contract lacks, or attribute values the JSON reader would have taken for dates.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,19 +18,15 @@ import pyarrow.compute as pc
 
 from genesys_export.errors import SchemaMismatch
 from genesys_export.transform import schemas as s
-from genesys_export.transform.tables import (
-    SETTLED_FIELD,
-    RunContext,
-    TableSpec,
-    settled_flags,
-    with_run_columns,
-)
+from genesys_export.transform.tables import RunContext, TableSpec, run_columns, settled_flags
 
 WHAT = "conversation details page"
 # Members a table breaks out into rows of its own, so its parent's `_extra` leaves them out.
 _CONVERSATION_CHILDREN = ("participants",)
 _PARTICIPANT_CHILDREN = ("sessions", "attributes")
 _SESSION_CHILDREN = ("segments", "metrics")
+# Columns every child row takes from its conversation.
+_INHERITED = ("conversation_id", "conversation_start", "_settled")
 
 
 @dataclass(frozen=True)
@@ -58,8 +55,9 @@ def conversation_tables(page: bytes, ctx: RunContext) -> ConversationPage:
     Raises SchemaMismatch naming the member when a record does not fit the contract.
     """
     parsed = s.read_page(page, s.CONVERSATION_PAGE, what=WHAT)
-    conversations = _conversations(parsed, ctx)
-    inherited = conversations.select(["conversation_id", "conversation_start", "_settled"])
+    columns = _conversation_columns(parsed, ctx)
+    conversations = _table(s.CONVERSATIONS, columns, ctx)
+    inherited = {name: columns[name] for name in _INHERITED}
     rows = _arange(conversations.num_rows)
     top = _Level(parsed.records("conversations"), rows, rows, ("conversations",))
     participants = _child(top, "participants")
@@ -78,11 +76,12 @@ def conversation_tables(page: bytes, ctx: RunContext) -> ConversationPage:
         tables=tables,
         cursor=parsed.value("cursor"),
         data_availability=parsed.value("dataAvailabilityDate"),
-        conversation_ids=conversations.column("conversation_id").combine_chunks(),
+        conversation_ids=columns["conversation_id"],
     )
 
 
-def _conversations(parsed: s.ParsedPage, ctx: RunContext) -> pa.Table:
+def _conversation_columns(parsed: s.ParsedPage, ctx: RunContext) -> dict[str, pa.Array]:
+    """The columns of the `conversations` table, by name."""
     records = parsed.records("conversations")
     known = s.known_members(s.CONVERSATION, _CONVERSATION_CHILDREN)
     columns = s.record_columns(records, known)
@@ -92,7 +91,7 @@ def _conversations(parsed: s.ParsedPage, ctx: RunContext) -> pa.Table:
         parsed, records, s.CONVERSATION, ("conversations",), skip=_CONVERSATION_CHILDREN
     )
     columns["_settled"] = settled_flags(columns["conversation_end"], ctx)
-    return _table(s.CONVERSATIONS, columns, ctx)
+    return columns
 
 
 def _child(parent: _Level, member: str) -> _Level:
@@ -104,7 +103,7 @@ def _child(parent: _Level, member: str) -> _Level:
 
 
 def _participants(
-    parsed: s.ParsedPage, level: _Level, inherited: pa.Table, ctx: RunContext
+    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
 ) -> pa.Table:
     known = s.known_members(s.PARTICIPANT, _PARTICIPANT_CHILDREN)
     columns = _inherit(inherited, level.conversation)
@@ -117,7 +116,11 @@ def _participants(
 
 
 def _sessions(
-    parsed: s.ParsedPage, level: _Level, owners: _Level, inherited: pa.Table, ctx: RunContext
+    parsed: s.ParsedPage,
+    level: _Level,
+    owners: _Level,
+    inherited: dict[str, pa.Array],
+    ctx: RunContext,
 ) -> pa.Table:
     known = s.known_members(s.SESSION, _SESSION_CHILDREN)
     columns = _inherit(inherited, level.conversation)
@@ -139,7 +142,7 @@ def _indexed(
     sessions: _Level,
     member: str,
     spec: TableSpec,
-    inherited: pa.Table,
+    inherited: dict[str, pa.Array],
     ctx: RunContext,
 ) -> pa.Table:
     """Segments or metrics: rows keyed by their session and their position in its array."""
@@ -156,7 +159,7 @@ def _indexed(
 
 
 def _attributes(
-    parsed: s.ParsedPage, level: _Level, inherited: pa.Table, ctx: RunContext
+    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
 ) -> pa.Table:
     """Participant `attributes` maps, one row per (participant, name)."""
     attributes = level.records.field("attributes")
@@ -192,7 +195,7 @@ def _unpivot(attributes: pa.StructArray) -> tuple[pa.Array, pa.Array, pa.Array]:
 
 
 def _attributes_from_objects(
-    parsed: s.ParsedPage, level: _Level, inherited: pa.Table
+    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array]
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """The slow path: attribute maps read from the page's Python objects, checked as strings."""
     triples = [
@@ -224,10 +227,9 @@ def _arange(n: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
 
 
-def _inherit(inherited: pa.Table, rows: pa.Array) -> dict[str, pa.Array]:
+def _inherit(inherited: dict[str, pa.Array], rows: pa.Array) -> dict[str, pa.Array]:
     """The conversation's key, start and settled flag for each child row."""
-    taken = inherited.take(rows)
-    return {name: taken.column(name).combine_chunks() for name in taken.column_names}
+    return {name: pc.take(values, rows) for name, values in inherited.items()}
 
 
 def _require(columns: dict[str, pa.Array], name: str, message: str) -> None:
@@ -243,6 +245,13 @@ def _require(columns: dict[str, pa.Array], name: str, message: str) -> None:
 
 def _table(spec: TableSpec, columns: dict[str, pa.Array], ctx: RunContext) -> pa.Table:
     """Columns in the spec's order, then the run columns: exactly the spec's schema."""
-    body = pa.schema(list(spec.schema)[:-3])  # all but _run_id, _extracted_at, _settled
-    table = pa.Table.from_arrays([columns[name] for name in body.names], schema=body)
-    return with_run_columns(table, ctx).append_column(SETTLED_FIELD, columns["_settled"])
+    body = _body_names(spec)
+    n = len(columns[body[0]])
+    arrays = [*(columns[name] for name in body), *run_columns(n, ctx), columns["_settled"]]
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+@functools.cache
+def _body_names(spec: TableSpec) -> tuple[str, ...]:
+    """The spec's columns but the run columns (`_run_id`, `_extracted_at`, `_settled`)."""
+    return tuple(spec.schema.names[:-3])

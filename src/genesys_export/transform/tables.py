@@ -53,12 +53,17 @@ class RunContext:
     settled_before: datetime | None = None
 
 
+def run_columns(n: int, ctx: RunContext) -> list[pa.Array]:
+    """`_run_id` and `_extracted_at` (constant per run) for `n` rows, in `RUN_FIELDS` order."""
+    run_id = pa.repeat(pa.scalar(ctx.run_id, pa.string()), n)
+    return [run_id, pa.repeat(pa.scalar(ctx.extracted_at, UTC_US), n)]
+
+
 def with_run_columns(table: pa.Table, ctx: RunContext) -> pa.Table:
     """Append `_run_id` and `_extracted_at` (constant per run) to a table."""
-    n = table.num_rows
-    table = table.append_column(RUN_FIELDS[0], pa.repeat(pa.scalar(ctx.run_id, pa.string()), n))
-    stamp = pa.scalar(ctx.extracted_at, UTC_US)
-    return table.append_column(RUN_FIELDS[1], pa.repeat(stamp, n))
+    run_id, extracted_at = run_columns(table.num_rows, ctx)
+    table = table.append_column(RUN_FIELDS[0], run_id)
+    return table.append_column(RUN_FIELDS[1], extracted_at)
 
 
 def settled_flags(ends: pa.ChunkedArray | pa.Array, ctx: RunContext) -> pa.ChunkedArray | pa.Array:
