@@ -9,7 +9,6 @@ contract lacks, or attribute values the JSON reader would have taken for dates.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +26,16 @@ _PARTICIPANT_CHILDREN = ("sessions", "attributes")
 _SESSION_CHILDREN = ("segments", "metrics")
 # Columns every child row takes from its conversation.
 _INHERITED = ("conversation_id", "conversation_start", "_settled")
+# Per-model work done once here, not per page (pyarrow types are slow to build and to hash).
+_CONVERSATION_KNOWN = s.known_members(s.CONVERSATION, _CONVERSATION_CHILDREN)
+_PARTICIPANT_KNOWN = s.known_members(s.PARTICIPANT, _PARTICIPANT_CHILDREN)
+_SESSION_KNOWN = s.known_members(s.SESSION, _SESSION_CHILDREN)
+_FLOW_COLUMNS = tuple(
+    f.name if f.name.startswith("flow_") else f"flow_{f.name}" for f in s.snake_type(s.FLOW)
+)
+_BODY_COLUMNS = {  # each table's columns but the run columns (_run_id, _extracted_at, _settled)
+    spec.name: tuple(spec.schema.names[:-3]) for spec in s.CONVERSATION_TABLES
+}
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,7 @@ def conversation_tables(page: bytes, ctx: RunContext) -> ConversationPage:
 def _conversation_columns(parsed: s.ParsedPage, ctx: RunContext) -> dict[str, pa.Array]:
     """The columns of the `conversations` table, by name."""
     records = parsed.records("conversations")
-    known = s.known_members(s.CONVERSATION, _CONVERSATION_CHILDREN)
-    columns = s.record_columns(records, known)
+    columns = s.record_columns(records, _CONVERSATION_KNOWN)
     _require(columns, "conversation_id", "a conversation has no conversationId")
     _require(columns, "conversation_start", "a conversation has no conversationStart")
     columns["_extra"] = s.extra_column(
@@ -105,9 +113,8 @@ def _child(parent: _Level, member: str) -> _Level:
 def _participants(
     parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
 ) -> pa.Table:
-    known = s.known_members(s.PARTICIPANT, _PARTICIPANT_CHILDREN)
     columns = _inherit(inherited, level.conversation)
-    columns |= s.record_columns(level.records, known)
+    columns |= s.record_columns(level.records, _PARTICIPANT_KNOWN)
     _require(columns, "participant_id", "a participant has no participantId")
     columns["_extra"] = s.extra_column(
         parsed, level.records, s.PARTICIPANT, level.path, skip=_PARTICIPANT_CHILDREN
@@ -122,15 +129,12 @@ def _sessions(
     inherited: dict[str, pa.Array],
     ctx: RunContext,
 ) -> pa.Table:
-    known = s.known_members(s.SESSION, _SESSION_CHILDREN)
     columns = _inherit(inherited, level.conversation)
-    columns |= s.record_columns(level.records, known)
+    columns |= s.record_columns(level.records, _SESSION_KNOWN)
     _require(columns, "session_id", "a session has no sessionId")
     columns["participant_id"] = pc.take(owners.records.field("participantId"), level.owner)
     flow = columns.pop("flow").flatten()
-    for field, values in zip(s.snake_type(s.FLOW), flow, strict=True):
-        name = field.name if field.name.startswith("flow_") else f"flow_{field.name}"
-        columns[name] = values
+    columns.update(zip(_FLOW_COLUMNS, flow, strict=True))
     columns["_extra"] = s.extra_column(
         parsed, level.records, s.SESSION, level.path, skip=_SESSION_CHILDREN
     )
@@ -245,13 +249,7 @@ def _require(columns: dict[str, pa.Array], name: str, message: str) -> None:
 
 def _table(spec: TableSpec, columns: dict[str, pa.Array], ctx: RunContext) -> pa.Table:
     """Columns in the spec's order, then the run columns: exactly the spec's schema."""
-    body = _body_names(spec)
+    body = _BODY_COLUMNS[spec.name]
     n = len(columns[body[0]])
     arrays = [*(columns[name] for name in body), *run_columns(n, ctx), columns["_settled"]]
     return pa.Table.from_arrays(arrays, schema=spec.schema)
-
-
-@functools.cache
-def _body_names(spec: TableSpec) -> tuple[str, ...]:
-    """The spec's columns but the run columns (`_run_id`, `_extracted_at`, `_settled`)."""
-    return tuple(spec.schema.names[:-3])

@@ -236,7 +236,6 @@ def snake(name: str) -> str:
     return _WORD_START.sub(r"\1_\2", _UPPER_RUN.sub(r"\1_\2", name)).lower()
 
 
-@functools.cache
 def snake_type(dtype: pa.DataType) -> pa.DataType:
     """The same type with every nested struct member renamed to snake_case (same layout)."""
     if pa.types.is_struct(dtype):
@@ -246,9 +245,8 @@ def snake_type(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
-@functools.cache
-def known_members(model: pa.StructType, drop: tuple[str, ...] = ()) -> pa.StructType:
-    """`model` without the members in `drop` (those another table breaks out); cached."""
+def known_members(model: pa.StructType, drop: Iterable[str] = ()) -> pa.StructType:
+    """`model` without the members in `drop` (those another table breaks out)."""
     dropped = set(drop)
     return pa.struct([f for f in model if f.name not in dropped])
 
@@ -265,7 +263,7 @@ def _required(name: str, dtype: pa.DataType) -> pa.Field:
 def _columns(model: pa.StructType, *, skip: Iterable[str] = (), prefix: str = "") -> list[pa.Field]:
     """Nullable snake_case columns for a model's members, in contract order."""
     columns = []
-    for f in known_members(model, tuple(skip)):
+    for f in known_members(model, skip):
         name = snake(f.name)
         if prefix and not name.startswith(prefix):
             name = prefix + name
@@ -641,12 +639,6 @@ def has_unknown(actual: pa.DataType, model: pa.DataType, skip: Iterable[str] = (
     return False
 
 
-@functools.lru_cache(maxsize=256)
-def _has_unknown_cached(actual: pa.DataType, model: pa.DataType, skip: tuple[str, ...]) -> bool:
-    """`has_unknown`, once per parsed type: pages of one job mostly repeat their types."""
-    return has_unknown(actual, model, skip)
-
-
 def unknown_members(obj: Any, model: pa.StructType, skip: Iterable[str] = ()) -> Any:
     """The members of `obj` that `model` lacks, nested as described in the module docstring."""
     if not isinstance(obj, dict) or model.num_fields == 0:
@@ -685,7 +677,7 @@ def extra_column(
     only then are the records' objects read from the page's Python form.
     """
     skip = tuple(skip)
-    if page.complete and not _has_unknown_cached(page.parsed_at(*path), model, skip):
+    if page.complete and not has_unknown(page.parsed_at(*path), model, skip):
         return pa.nulls(len(records), pa.string())
     found = [unknown_members(obj, model, skip) for obj in page.objects(*path)]
     return json_column(found)
@@ -699,10 +691,23 @@ def json_column(values: Sequence[Any]) -> pa.Array:
 # --- columns from parsed records ------------------------------------------------------------
 
 
-@functools.cache
-def _renamed(known: pa.StructType) -> tuple[tuple[str, str, pa.DataType, pa.DataType], ...]:
-    """(api name, column name, parsed type, column type) per member of `known`."""
-    return tuple((f.name, snake(f.name), f.type, snake_type(f.type)) for f in known)
+_Renamed = tuple[tuple[str, str, pa.DataType, pa.DataType], ...]
+_RENAMED: dict[int, tuple[pa.StructType, _Renamed]] = {}
+
+
+def _renamed(known: pa.StructType) -> _Renamed:
+    """(api name, column name, parsed type, column type) per member of `known`.
+
+    Remembered by identity, not by value: hashing a pyarrow type formats it as text, which
+    for a contract model costs more than the walk it would save. Callers pass the module's
+    models (or types built once from them), so the memo stays small; it holds each type, so
+    an id is never reused while its entry exists.
+    """
+    entry = _RENAMED.get(id(known))
+    if entry is None or entry[0] is not known:
+        renamed = tuple((f.name, snake(f.name), f.type, snake_type(f.type)) for f in known)
+        entry = _RENAMED[id(known)] = (known, renamed)
+    return entry[1]
 
 
 def record_columns(records: pa.StructArray, known: pa.StructType) -> dict[str, pa.Array]:
