@@ -6,10 +6,10 @@ Pages of 1000 realistic conversations (`_pages.py`) are generated one at a time 
 to a temporary file (one compact page per line, as the API sends them), so every path reads
 the same pages without paying for, or holding, their generation. Each path runs in its own
 subprocess, reading one page at a time, so its peak RSS (ru_maxrss) is its own. Every path
-but the baseline is the product's own code: `conversation_tables` per page, then per chunk
-of `--chunk-pages` pages `jobs.conversations.chunk_of` (concatenate, replacement keys,
-validation) and `pipeline.commit_tables` (delete + upsert per table, one transaction) into
-the real sink:
+but the baseline is the product's own code: `jobs.conversations.park_page` per page (the six
+tables, validated, spooled to a temporary file), then per chunk of `--chunk-pages` pages
+`chunk_of` (replacement keys, chunk validation) and `pipeline.commit_tables` (delete, then
+insert page by page from the spool, one transaction) into the real sink:
 
 - parquet / duckdb:   ParquetSink / DuckDBSink, one thread
 - ..., 2 threads:     the next chunk is transformed on a thread while this one is written,
@@ -42,11 +42,10 @@ from typing import Any
 
 from _pages import iter_pages  # bench/ is on sys.path: this file runs as a script
 from genesys_export.intervals import Interval
-from genesys_export.jobs.conversations import chunk_of
+from genesys_export.jobs.conversations import chunk_of, park_page
 from genesys_export.pipeline import ChunkResult, commit_tables
 from genesys_export.sinks.duckdb import DuckDBSink
 from genesys_export.sinks.parquet import ParquetSink
-from genesys_export.transform.conversations import conversation_tables
 from genesys_export.transform.tables import RunContext
 
 PAGE_SIZE = 1000
@@ -128,8 +127,8 @@ def _chunks(pages: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
 
 
 def _transform(chunk: list[bytes]) -> ChunkResult:
-    """What a chunk worker does with its pages: six tables per page, then the chunk."""
-    return chunk_of(INTERVAL, [conversation_tables(page, CTX) for page in chunk])
+    """What a chunk worker does with its pages: six tables per page, parked, then the chunk."""
+    return chunk_of(INTERVAL, [park_page(page, CTX) for page in chunk])
 
 
 def _write(sink: Any, result: ChunkResult) -> None:
@@ -191,9 +190,9 @@ class _Stats:
 
     def add(self, chunk: list[bytes], result: Any, transform: tuple[float, float] | None) -> None:
         """Count a chunk; `transform` is its (wall, cpu) seconds, None if not timed apart."""
-        tables = _tables_of(result)
-        self.conversations += len(tables["conversations"])
-        self.rows += sum(len(t) for t in tables.values())
+        rows = _rows_of(result)
+        self.conversations += rows["conversations"]
+        self.rows += sum(rows.values())
         self.bytes += sum(len(page) for page in chunk)
         if transform is None or self.transform is None:
             self.transform = None
@@ -217,11 +216,11 @@ class _Stats:
         }
 
 
-def _tables_of(result: Any) -> dict[str, Any]:
-    """Table name -> table, of a ChunkResult or of the baseline's frames."""
+def _rows_of(result: Any) -> dict[str, int]:
+    """Table name -> rows, of a ChunkResult or of the baseline's frames."""
     if isinstance(result, ChunkResult):
-        return {spec.name: table for spec, table, _ in result.tables}
-    return dict(result)
+        return {spec.name: table.num_rows for spec, table, _ in result.tables}
+    return {name: len(frame) for name, frame in result.items()}
 
 
 # --- the naive baseline ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,11 +27,16 @@ from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.progress import Progress
 from genesys_export.sinks.base import Replacement, Sink, WriteStats
+from genesys_export.spool import SpooledTable
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 from genesys_export.validate import ValidationReport
 
 log = logging.getLogger(__name__)
+
+
+# A chunk's table: in memory, or spooled to disk and read back one page at a time.
+ChunkTable: TypeAlias = pa.Table | SpooledTable
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class ChunkResult:
     """
 
     interval: Interval
-    tables: list[tuple[TableSpec, pa.Table, Replacement]]
+    tables: list[tuple[TableSpec, ChunkTable, Replacement]]
     validation: ValidationReport
     extra: Mapping[str, Any] = field(default_factory=dict)
     fresh_keys: bool = False
@@ -212,22 +217,25 @@ def write_chunk(
 
 def commit_tables(
     sink: Sink,
-    tables: Sequence[tuple[TableSpec, pa.Table, Replacement]],
+    tables: Sequence[tuple[TableSpec, ChunkTable, Replacement]],
     checkpoints: Sequence[Checkpoint] = (),
     *,
     fresh_keys: bool = False,
 ) -> WriteStats:
     """One transaction: each table replaces what its replacement names, then commit.
 
-    With `fresh_keys` (see ChunkResult) rows are inserted, else upserted.
+    With `fresh_keys` (see ChunkResult) rows are inserted, else upserted. A spooled table
+    is read and written one page at a time.
     """
     try:
         for spec, table, replacement in tables:
             sink.delete(spec, replacement)
+            parts = [table] if isinstance(table, pa.Table) else table
             if fresh_keys:
-                sink.insert(spec, [table])
+                sink.insert(spec, parts)
             else:
-                sink.append(spec, table)
+                for part in parts:
+                    sink.append(spec, part)
         return sink.commit(checkpoints)
     except BaseException:
         sink.rollback()

@@ -13,7 +13,7 @@ Each check reports how many rows it looked at, how many failed and a few example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +57,13 @@ class CheckResult:
         """Whether no row failed."""
         return self.failures == 0
 
+    def plus(self, other: CheckResult) -> CheckResult:
+        """The same check over both checks' rows."""
+        examples = (*self.examples, *other.examples)[:EXAMPLES]
+        return CheckResult(
+            self.name, self.table, self.rows + other.rows, self.failures + other.failures, examples
+        )
+
     def describe(self) -> str:
         """One line: `segments: key_unique failed for 2 of 40 rows (e.g. ...)`."""
         if self.ok:
@@ -93,6 +100,26 @@ class ValidationReport:
 def validate_conversation_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:
     """Keys, parents, times and durations of the six conversation tables of a chunk."""
     return _validate(schemas.CONVERSATION_TABLES, tables)
+
+
+def validate_conversation_pages(
+    pages: Sequence[ValidationReport], conversation_ids: pa.Array | pa.ChunkedArray
+) -> ValidationReport:
+    """A chunk's checks from its pages' checks (`validate_conversation_tables` of each page).
+
+    A conversation lies whole in one page and every key starts with `conversation_id`, so
+    each check adds up page by page, except that a conversation must not appear in two
+    pages: `key_unique` of `conversations` is checked on the ids of the whole chunk.
+    """
+    empty = {spec.name: spec.schema.empty_table() for spec in schemas.CONVERSATION_TABLES}
+    totals: dict[tuple[str, str], CheckResult] = {}
+    for report in (validate_conversation_tables(empty), *pages):
+        for check in report.checks:
+            seen = totals.get((check.name, check.table))
+            totals[(check.name, check.table)] = seen.plus(check) if seen else check
+    ids = pa.table({"conversation_id": conversation_ids})
+    totals[("key_unique", "conversations")] = _unique_check(schemas.CONVERSATIONS, ids)
+    return ValidationReport(tuple(totals.values()))
 
 
 def validate_user_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:
@@ -134,21 +161,21 @@ def _key_checks(spec: TableSpec, table: pa.Table, *, unique: bool = True) -> lis
     null = pc.is_null(keys.column(0))
     for name in spec.key[1:]:
         null = pc.or_(null, pc.is_null(keys.column(name)))
-    if not unique:
-        return [_result("key_not_null", spec, table.num_rows, keys.filter(null))]
+    not_null = _result("key_not_null", spec, table.num_rows, keys.filter(null))
+    return [not_null, _unique_check(spec, keys)] if unique else [not_null]
+
+
+def _unique_check(spec: TableSpec, keys: pa.Table) -> CheckResult:
+    """`key_unique`: rows sharing their key with another row (hash group-by)."""
     counts = keys.group_by(list(spec.key)).aggregate([([], "count_all")])
     shared = counts.filter(pc.greater(counts.column("count_all"), 1))
-    rows = table.num_rows
-    return [
-        _result("key_not_null", spec, rows, keys.filter(null)),
-        CheckResult(
-            "key_unique",
-            spec.name,
-            rows,
-            pc.sum(shared.column("count_all")).as_py() or 0,
-            _examples(shared.select(list(spec.key))),
-        ),
-    ]
+    return CheckResult(
+        "key_unique",
+        spec.name,
+        keys.num_rows,
+        pc.sum(shared.column("count_all")).as_py() or 0,
+        _examples(shared.select(list(spec.key))),
+    )
 
 
 def _parent_check(

@@ -4,13 +4,18 @@ A conversation is replaced whole: every chunk deletes, in all six tables, the ro
 conversations it carries before appending their new rows, so a conversation seen in two
 chunks (it spanned midnight) or exported again later leaves no stale children and no
 duplicates.
+
+Each results page is transformed, validated and parked on disk as it arrives
+(`park_page`); only its conversation ids stay in memory, so a chunk of any size costs about
+one page of memory until it is written, one page at a time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,8 +23,10 @@ import pyarrow.compute as pc
 from genesys_export.errors import JobFailed
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, DetailsChunks, run_job
-from genesys_export.pipeline import ChunkResult, concat_pages, replacement_for
-from genesys_export.transform.conversations import ConversationPage, conversation_tables
+from genesys_export.pipeline import ChunkResult, partition_dates
+from genesys_export.sinks.base import Replacement
+from genesys_export.spool import SpooledTable, SpooledTables
+from genesys_export.transform.conversations import conversation_tables
 from genesys_export.transform.schemas import (
     CONVERSATIONS,
     PARTICIPANT_ATTRIBUTES,
@@ -28,26 +35,62 @@ from genesys_export.transform.schemas import (
     SESSION_METRICS,
     SESSIONS,
 )
-from genesys_export.validate import validate_conversation_tables
+from genesys_export.transform.tables import RunContext
+from genesys_export.validate import (
+    ValidationReport,
+    validate_conversation_pages,
+    validate_conversation_tables,
+)
 
 log = logging.getLogger(__name__)
 SPECS = (CONVERSATIONS, PARTICIPANTS, PARTICIPANT_ATTRIBUTES, SESSIONS, SEGMENTS, SESSION_METRICS)
 SMALLEST_SPLIT = timedelta(hours=1)
 
 
-def chunk_of(interval: Interval, pages: list[ConversationPage]) -> ChunkResult:
+@dataclass(frozen=True)
+class ParkedPage:
+    """A results page once read: its tables on disk, what its chunk needs of it in memory."""
+
+    tables: SpooledTables
+    cursor: str | None
+    conversation_ids: pa.Array
+    days: frozenset[date]  # UTC dates of its conversations' starts (Parquet partitions)
+    validation: ValidationReport
+
+
+def park_page(raw: bytes, ctx: RunContext) -> ParkedPage:
+    """One results page as the six tables, checked, then parked on disk."""
+    page = conversation_tables(raw, ctx)
+    return _park(page.tables, page.cursor)
+
+
+def _park(tables: dict[str, pa.Table], cursor: str | None) -> ParkedPage:
+    conversations = tables[CONVERSATIONS.name]
+    return ParkedPage(
+        tables=SpooledTables(tables),
+        cursor=cursor,
+        conversation_ids=conversations.column("conversation_id").combine_chunks(),
+        days=partition_dates(conversations, "conversation_start"),
+        validation=validate_conversation_tables(tables),
+    )
+
+
+def chunk_of(interval: Interval, pages: Sequence[ParkedPage]) -> ChunkResult:
     """A chunk's pages as six tables, each replacing the chunk's conversations, validated.
 
     Every key of the six tables starts with `conversation_id`, so deleting the chunk's
     conversations frees every key it writes: `fresh_keys`.
     """
-    tables = concat_pages(pages, SPECS)
-    conversations = tables[CONVERSATIONS.name]
-    replacement = replacement_for(conversations, ["conversation_id"], "conversation_start")
+    ids = pa.chunked_array([p.conversation_ids for p in pages], pa.string()).combine_chunks()
+    replacement = Replacement(
+        keys=pa.table({"conversation_id": ids}),
+        partitions=frozenset().union(*(p.days for p in pages)),
+    )
+    spooled = [p.tables for p in pages]
     return ChunkResult(
         interval=interval,
-        tables=[(spec, tables[spec.name], replacement) for spec in SPECS],
-        validation=validate_conversation_tables(tables),
+        tables=[(spec, SpooledTable(spooled, spec.name), replacement) for spec in SPECS],
+        validation=validate_conversation_pages([p.validation for p in pages], ids),
         fresh_keys=True,
     )
 
@@ -59,7 +102,7 @@ class ConversationChunks(DetailsChunks):
     def __call__(self, interval: Interval) -> ChunkResult:
         return chunk_of(interval, self._pages(interval))
 
-    def _pages(self, interval: Interval) -> list[ConversationPage]:
+    def _pages(self, interval: Interval) -> list[ParkedPage]:
         """All pages for the interval; a job that keeps failing is retried in two halves."""
         body = {"interval": interval.iso(), "order": "asc", "orderBy": "conversationStart"}
         try:
@@ -68,7 +111,7 @@ class ConversationChunks(DetailsChunks):
                 CONVERSATION_DETAILS,
                 body,
                 page_size=self.page_size,
-                read_page=lambda raw: conversation_tables(raw, self.ctx),
+                read_page=lambda raw: park_page(raw, self.ctx),
                 cursor_of=lambda page: page.cursor,
                 polling=self.polling,
                 events=self.run.event,
@@ -85,10 +128,10 @@ class ConversationChunks(DetailsChunks):
             return _dedupe(pages)
 
 
-def _dedupe(pages: list[ConversationPage]) -> list[ConversationPage]:
+def _dedupe(pages: list[ParkedPage]) -> list[ParkedPage]:
     """Halves of one interval both return a conversation active in both: keep the last."""
     seen: set[str] = set()
-    kept: list[ConversationPage] = []
+    kept: list[ParkedPage] = []
     for page in reversed(pages):
         ids = page.conversation_ids.to_pylist()
         if seen.isdisjoint(ids):
@@ -99,15 +142,11 @@ def _dedupe(pages: list[ConversationPage]) -> list[ConversationPage]:
     return kept[::-1]
 
 
-def _without(page: ConversationPage, drop: set[str]) -> ConversationPage:
-    tables = {
-        name: t.filter(pc.invert(pc.is_in(t.column("conversation_id"), pa.array(sorted(drop)))))
-        for name, t in page.tables.items()
-    }
-    ids = tables[CONVERSATIONS.name].column("conversation_id").combine_chunks()
-    return ConversationPage(
-        tables=tables,
-        cursor=page.cursor,
-        data_availability=page.data_availability,
-        conversation_ids=ids,
-    )
+def _without(page: ParkedPage, drop: set[str]) -> ParkedPage:
+    """The page without the conversations in `drop`, parked again."""
+    dropped = pa.array(sorted(drop), pa.string())
+    tables = {}
+    for spec in SPECS:
+        table = page.tables.read(spec.name)
+        tables[spec.name] = table.filter(pc.invert(pc.is_in(table["conversation_id"], dropped)))
+    return _park(tables, page.cursor)
