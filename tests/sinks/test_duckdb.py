@@ -13,7 +13,7 @@ import pytest
 
 from genesys_export.errors import ConfigError, LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink
-from genesys_export.sinks.duckdb import DuckDBSink
+from genesys_export.sinks.duckdb import ROW_GROUP_SIZE, DuckDBSink
 from genesys_export.transform.tables import UTC_MS, TableSpec
 from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
 
@@ -332,3 +332,20 @@ def test_the_memory_limit_comes_from_the_environment(
     with open_sink(f"duckdb:///{tmp_path}/b.duckdb") as configured:
         assert isinstance(configured, DuckDBSink)
         assert limit(configured) == "953.6 MiB"  # 1 GB
+
+
+def test_a_large_insert_goes_to_the_database_file_not_the_wal(tmp_path: Path) -> None:
+    """A day's child table (50,000 rows) skips the WAL; the rows are there after reopening."""
+    n = 50_000
+    assert n > 2 * ROW_GROUP_SIZE
+    table = conversations(*((f"c{i}", DAY1, i) for i in range(n)))
+    path = tmp_path / "big.duckdb"
+    with DuckDBSink(path) as sink:
+        sink.insert(CONVERSATIONS, [table])
+        sink.commit([])
+        wal = Path(f"{path}.wal")
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+
+    assert wal_bytes < table.nbytes / 20
+    with DuckDBSink(path) as sink:
+        assert sink.read_table("conversations").num_rows == n

@@ -39,6 +39,14 @@ from genesys_export.transform.tables import TableSpec
 
 MEMORY = ":memory:"
 MEMORY_LIMIT = "128MB"
+# Rows per row group (DuckDB's default is 122,880). A single INSERT of at least a row group
+# is written straight to the database file at insert time ("optimistic write"); smaller
+# ones go through the WAL and are written again, compressed, by the checkpoint that most
+# chunk commits then trigger. At 16,384 a day of a mid-size org (10,000 conversations,
+# 40,000 to 160,000 rows per child table) mostly skips the WAL: loading it costs about half
+# the CPU, for a file about 18% larger (bench/conversations.py).
+ROW_GROUP_SIZE = 16_384
+CATALOG = "genesys_export"
 TABLES = "_genesys_export_tables"
 CHECKPOINTS = "_genesys_export_checkpoints"
 _META_DDL = (
@@ -194,13 +202,21 @@ class DuckDBSink:
         """Open the database with UTC sessions and the bookkeeping tables in place."""
         if self.path != MEMORY:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # The row group size is an ATTACH option, so the file is attached to an in-memory
+        # host connection and made the default catalog.
+        con = duckdb.connect(config={"memory_limit": self._memory_limit})
         try:
-            con = duckdb.connect(self.path, config={"memory_limit": self._memory_limit})
+            con.execute(
+                f"ATTACH {_literal(self.path)} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+            )
+            con.execute(f"USE {CATALOG}")
         except duckdb.IOException as exc:
+            con.close()
             if "lock" in str(exc).lower():
                 raise lock_held(self.uri) from exc
             raise SinkError(f"{self.uri}: cannot open the database ({exc})") from exc
         except duckdb.Error as exc:
+            con.close()
             raise SinkError(f"{self.uri}: cannot open the database ({exc})") from exc
         try:
             # TIMESTAMPTZ values come back in the session time zone; ours is UTC.
@@ -304,6 +320,7 @@ class DuckDBSink:
         """A cursor of its own, so reads see committed data, not the staged transaction."""
         cur = self._con.cursor()
         try:
+            cur.execute(f"USE {CATALOG}")
             cur.execute("SET TimeZone = 'UTC'")
             yield cur
         finally:
@@ -346,6 +363,11 @@ class _Source:
 def _schema_from(blob: bytes) -> pa.Schema:
     """An Arrow schema stored with `Schema.serialize()`."""
     return pa.ipc.read_schema(pa.py_buffer(blob))
+
+
+def _literal(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:
