@@ -26,6 +26,7 @@ threads): on a shared machine the second is steadier. Targets: >= 10,000 convers
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import json
 import resource
 import subprocess
@@ -43,7 +44,7 @@ from typing import Any
 from _pages import iter_pages  # bench/ is on sys.path: this file runs as a script
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import chunk_of, park_page
-from genesys_export.pipeline import ChunkResult, commit_tables
+from genesys_export.pipeline import ChunkResult, commit_tables, prefer_lean_allocator
 from genesys_export.sinks.duckdb import DuckDBSink
 from genesys_export.sinks.parquet import ParquetSink
 from genesys_export.transform.tables import RunContext
@@ -111,6 +112,10 @@ def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> d
     source = _read_pages(pages, conversations)
     if path == "baseline":
         return _sequential(_chunks(source, 1), _baseline, lambda tables: None)
+    # As the product runs from a default install: pandas is an optional extra, here only for
+    # the baseline, and pyarrow imports it (34 MB) at its first pa.array when it can.
+    sys.meta_path.insert(0, _NoPandas())
+    prefer_lean_allocator()  # as the CLI does
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         kind, _, threads = path.partition("-")
         sink: Any = (
@@ -119,6 +124,14 @@ def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> d
         with sink:
             run = _pipelined if threads else _sequential
             return run(_chunks(source, chunk_pages), _transform, partial(_write, sink))
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Imports of pandas fail, as where it is not installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _chunks(pages: Iterator[bytes], size: int) -> Iterator[list[bytes]]:

@@ -62,7 +62,10 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 @click.version_option(package_name="genesys-export")
 def cli(verbose: int, quiet: bool) -> None:
     """Genesys Cloud analytics exports into your own BI stack."""
+    from genesys_export.pipeline import prefer_lean_allocator
+
     setup_logging(verbose, quiet)
+    prefer_lean_allocator()
 
 
 def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
