@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib.abc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,6 +54,7 @@ PAGE_SIZE = 1000
 CTX = RunContext("bench", datetime(2024, 5, 3, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
 INTERVAL = Interval(datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
 Tables = dict[str, Any]
+Span = tuple[int, int]  # a page's offset and length in the pages file
 
 
 def main() -> None:
@@ -102,16 +104,19 @@ def _spawn(path: str, pages: Path, conversations: int, chunk_pages: int) -> dict
     return result
 
 
-def _read_pages(path: Path, conversations: int) -> Iterator[bytes]:
-    """The first `conversations` worth of pages, one line (page) at a time."""
+def _page_spans(path: Path, conversations: int) -> Iterator[Span]:
+    """(offset, length) of each of the first `conversations` worth of pages (lines)."""
+    offset = 0
     with path.open("rb") as lines:
-        yield from islice(lines, -(-conversations // PAGE_SIZE))
+        for line in islice(lines, -(-conversations // PAGE_SIZE)):
+            yield offset, len(line)
+            offset += len(line)
 
 
 def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> dict[str, Any]:
-    source = _read_pages(pages, conversations)
+    source = _page_spans(pages, conversations)
     if path == "baseline":
-        return _sequential(_chunks(source, 1), _baseline, lambda tables: None)
+        return _sequential(_chunks(source, 1), partial(_baseline, pages), lambda tables: None)
     # As the product runs from a default install: pandas is an optional extra, here only for
     # the baseline, and pyarrow imports it (34 MB) at its first pa.array when it can.
     sys.meta_path.insert(0, _NoPandas())
@@ -123,7 +128,8 @@ def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> d
         )
         with sink:
             run = _pipelined if threads else _sequential
-            return run(_chunks(source, chunk_pages), _transform, partial(_write, sink))
+            chunks = _chunks(source, chunk_pages)
+            return run(chunks, partial(_transform, pages), partial(_write, sink))
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
@@ -134,14 +140,21 @@ class _NoPandas(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
-def _chunks(pages: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    while chunk := list(islice(pages, size)):
+def _chunks(spans: Iterator[Span], size: int) -> Iterator[list[Span]]:
+    while chunk := list(islice(spans, size)):
         yield chunk
 
 
-def _transform(chunk: list[bytes]) -> ChunkResult:
+def _read(path: Path, chunk: list[Span]) -> Iterator[bytes]:
+    """The chunk's pages, read one at a time, as a job's pages arrive one response at a time."""
+    with path.open("rb") as file:
+        for offset, length in chunk:
+            yield os.pread(file.fileno(), length, offset)
+
+
+def _transform(path: Path, chunk: list[Span]) -> ChunkResult:
     """What a chunk worker does with its pages: six tables per page, parked, then the chunk."""
-    return chunk_of(INTERVAL, [park_page(page, CTX) for page in chunk])
+    return chunk_of(INTERVAL, [park_page(page, CTX) for page in _read(path, chunk)])
 
 
 def _write(sink: Any, result: ChunkResult) -> None:
@@ -151,8 +164,8 @@ def _write(sink: Any, result: ChunkResult) -> None:
 
 
 def _sequential(
-    chunks: Iterator[list[bytes]],
-    transform: Callable[[list[bytes]], Any],
+    chunks: Iterator[list[Span]],
+    transform: Callable[[list[Span]], Any],
     sink: Callable[[Any], None],
 ) -> dict[str, Any]:
     """Transform then write, chunk after chunk, timing each half."""
@@ -168,20 +181,20 @@ def _sequential(
 
 
 def _pipelined(
-    chunks: Iterator[list[bytes]],
-    transform: Callable[[list[bytes]], Any],
+    chunks: Iterator[list[Span]],
+    transform: Callable[[list[Span]], Any],
     sink: Callable[[Any], None],
 ) -> dict[str, Any]:
     """Transform chunk k+1 in a worker thread while chunk k is written."""
     stats = _Stats()
     started, cpu_started = time.perf_counter(), time.process_time()
 
-    def write(chunk: list[bytes], tables: Future[Any]) -> None:
+    def write(chunk: list[Span], tables: Future[Any]) -> None:
         sink(tables.result())
         stats.add(chunk, tables.result(), None)
 
     with ThreadPoolExecutor(max_workers=1) as worker:
-        pending: tuple[list[bytes], Future[Any]] | None = None
+        pending: tuple[list[Span], Future[Any]] | None = None
         for chunk in chunks:
             ahead = (chunk, worker.submit(transform, chunk))
             if pending is not None:
@@ -201,12 +214,12 @@ class _Stats:
         self.transform: list[float] | None = [0.0, 0.0]  # wall, cpu; None when overlapped
         self.total = [0.0, 0.0]
 
-    def add(self, chunk: list[bytes], result: Any, transform: tuple[float, float] | None) -> None:
+    def add(self, chunk: list[Span], result: Any, transform: tuple[float, float] | None) -> None:
         """Count a chunk; `transform` is its (wall, cpu) seconds, None if not timed apart."""
         rows = _rows_of(result)
         self.conversations += rows["conversations"]
         self.rows += sum(rows.values())
-        self.bytes += sum(len(page) for page in chunk)
+        self.bytes += sum(length for _, length in chunk)
         if transform is None or self.transform is None:
             self.transform = None
             return
@@ -241,11 +254,11 @@ def _rows_of(result: Any) -> dict[str, int]:
 _TIMES = ("conversationStart", "conversationEnd", "segmentStart", "segmentEnd", "emitDate")
 
 
-def _baseline(chunk: list[bytes]) -> Tables:
+def _baseline(path: Path, chunk: list[Span]) -> Tables:
     """The six tables the naive way: json.loads + pandas.json_normalize + to_datetime."""
     import pandas as pd  # only the baseline pays for importing it
 
-    conversations = [c for page in chunk for c in json.loads(page)["conversations"]]
+    conversations = [c for page in _read(path, chunk) for c in json.loads(page)["conversations"]]
     conv_meta = ["conversationId", "conversationStart"]
     part_meta = [*conv_meta, ["participants", "participantId"]]
     sess_meta = [*conv_meta, ["participants", "sessions", "sessionId"]]
