@@ -28,7 +28,7 @@ class SpooledTables:
     def __init__(self, tables: Mapping[str, pa.Table]) -> None:
         # Lives as long as the object: closed (and gone from disk) when it is collected.
         self._file = tempfile.TemporaryFile(prefix="genesys-export-spool-")  # noqa: SIM115
-        self.close = weakref.finalize(self, self._file.close)
+        weakref.finalize(self, self._file.close)
         self._where: dict[str, tuple[int, int, int]] = {}  # name -> offset, bytes, rows
         offset = 0
         for name, table in tables.items():

@@ -13,6 +13,7 @@ Each check reports how many rows it looked at, how many failed and a few example
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,15 +112,21 @@ def validate_conversation_pages(
     each check adds up page by page, except that a conversation must not appear in two
     pages: `key_unique` of `conversations` is checked on the ids of the whole chunk.
     """
-    empty = {spec.name: spec.schema.empty_table() for spec in schemas.CONVERSATION_TABLES}
     totals: dict[tuple[str, str], CheckResult] = {}
-    for report in (validate_conversation_tables(empty), *pages):
+    for report in (_no_conversations(), *pages):
         for check in report.checks:
             seen = totals.get((check.name, check.table))
             totals[(check.name, check.table)] = seen.plus(check) if seen else check
     ids = pa.table({"conversation_id": conversation_ids})
     totals[("key_unique", "conversations")] = _unique_check(schemas.CONVERSATIONS, ids)
     return ValidationReport(tuple(totals.values()))
+
+
+@functools.cache
+def _no_conversations() -> ValidationReport:
+    """Every conversation check on zero rows: the start of a chunk's totals."""
+    empty = {spec.name: spec.schema.empty_table() for spec in schemas.CONVERSATION_TABLES}
+    return validate_conversation_tables(empty)
 
 
 def validate_user_tables(tables: Mapping[str, pa.Table]) -> ValidationReport:

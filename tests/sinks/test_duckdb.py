@@ -349,3 +349,18 @@ def test_a_large_insert_goes_to_the_database_file_not_the_wal(tmp_path: Path) ->
     assert wal_bytes < table.nbytes / 20
     with DuckDBSink(path) as sink:
         assert sink.read_table("conversations").num_rows == n
+
+
+def test_a_memory_limit_that_is_not_a_size_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line naming the variable and a valid value; no database left, the lock released."""
+    monkeypatch.setenv("GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT", "lots")
+    path = tmp_path / "bad.duckdb"
+
+    with pytest.raises(ConfigError, match=r"GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT .* 128MB"):
+        open_sink(f"duckdb:///{path}")
+
+    assert not path.exists()
+    with DuckDBSink(path) as sink:  # would raise LockHeld had the failed open kept the lock
+        assert sink.read_checkpoint("conversations") is None

@@ -31,7 +31,7 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
-from genesys_export.errors import SinkError
+from genesys_export.errors import ConfigError, SinkError
 from genesys_export.sinks import conform, conform_keys, keep_last, lock_file, lock_held
 from genesys_export.sinks.base import Replacement, WriteStats
 from genesys_export.state import Checkpoint
@@ -204,7 +204,13 @@ class DuckDBSink:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # The row group size is an ATTACH option, so the file is attached to an in-memory
         # host connection and made the default catalog.
-        con = duckdb.connect(config={"memory_limit": self._memory_limit})
+        try:
+            con = duckdb.connect(config={"memory_limit": self._memory_limit})
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"DuckDB memory limit {self._memory_limit!r} is not a size ({exc}); "
+                "set GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT to one such as 128MB"
+            ) from None
         try:
             con.execute(
                 f"ATTACH {_literal(self.path)} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
