@@ -104,6 +104,30 @@ def test_orphans_fail_has_parent(child: str, parent: str) -> None:
     assert check.examples[0].startswith("conversation_id=c1")
 
 
+def test_keys_compare_whole_rows_not_columns() -> None:
+    """A key is its columns together: values shared column by column are not a shared key,
+    and a child whose key columns match different parents (or are null) has no parent."""
+    schema = pa.schema([("a", pa.string()), ("b", pa.string()), ("at", pa.timestamp("ms"))])
+    spec = TableSpec("pairs", schema, ("a", "b"), "at")
+    crossed = pa.table({"a": ["x", "x", "y", "y"], "b": ["1", "2", "1", "2"]})
+    assert validate_table(spec, crossed).ok
+    repeated = pa.table({"a": ["x", None, "x", None, "y"], "b": ["1", "2", "1", "2", "2"]})
+    check = next(c for c in validate_table(spec, repeated).checks if c.name == "key_unique")
+    assert (check.failures, check.examples) == (4, ("a=x, b=1", "a=None, b=2"))
+
+    tables = good_tables()  # participants (c1, p1), (c1, p2), (c2, p3)
+    sessions = tables["sessions"]
+    crossed_ids = ["c2", *sessions["conversation_id"].to_pylist()[1:]]  # (c2, p1): no parent
+    tables["sessions"] = replace(sessions, "conversation_id", crossed_ids)
+    tables["sessions"] = replace(
+        tables["sessions"], "participant_id", [*sessions["participant_id"].to_pylist()[:-1], None]
+    )
+    report = validate_conversation_tables(tables)
+    check = next(c for c in report.checks if (c.table, c.name) == ("sessions", "has_parent"))
+    assert check.failures == 2
+    assert check.examples == ("conversation_id=c2", "conversation_id=c2")  # rows 1 and 4
+
+
 def test_end_before_start_fails() -> None:
     """A conversation or segment ending before it starts fails end_not_before_start."""
     tables = good_tables()
