@@ -327,7 +327,7 @@ def test_the_memory_limit_comes_from_the_environment(
 
     with open_sink(f"duckdb:///{tmp_path}/a.duckdb") as default:
         assert isinstance(default, DuckDBSink)
-        assert limit(default) == "122.0 MiB"  # 128 MB
+        assert limit(default) == "61.0 MiB"  # 64 MB
     monkeypatch.setenv("GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT", "1GB")
     with open_sink(f"duckdb:///{tmp_path}/b.duckdb") as configured:
         assert isinstance(configured, DuckDBSink)

@@ -6,11 +6,13 @@ exactly the types that were written (DuckDB stores `timestamp[ms]` as microsecon
 later, wider schema is detected and added with `ALTER TABLE ... ADD COLUMN`. Checkpoints
 live in `_genesys_export_checkpoints` and are written in the data's transaction.
 
-Memory: the connection's `memory_limit` (128 MB unless given; the environment variable
+Memory: the connection's `memory_limit` (64 MB unless given; the environment variable
 GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT sets it for `open_sink`) bounds DuckDB's buffer pool;
-beyond it DuckDB spills to `<file>.tmp`. `insert` loads a whole stream in ONE statement:
-DuckDB keeps memory flat across one streaming INSERT, while many INSERTs in one
-transaction hold about 0.2 byte of memory per byte loaded until the COMMIT.
+beyond it DuckDB spills to `<file>.tmp`. Loading a chunk with 64 MB measured as fast as
+with 128 MB, at about 60 MB less peak RSS (bench/conversations.py). `insert` loads a
+whole stream in ONE statement: DuckDB keeps memory flat across one streaming INSERT, while
+many INSERTs in one transaction hold about 0.2 byte of memory per byte loaded until the
+COMMIT.
 
 Locking: DuckDB's own file lock keeps a second process out (its error becomes LockHeld).
 Within one process DuckDB shares the database between connections, so the sink also holds
@@ -38,7 +40,7 @@ from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
 MEMORY = ":memory:"
-MEMORY_LIMIT = "128MB"
+MEMORY_LIMIT = "64MB"
 # Rows per row group (DuckDB's default is 122,880). A single INSERT of at least a row group
 # is written straight to the database file at insert time ("optimistic write"); smaller
 # ones go through the WAL and are written again, compressed, by the checkpoint that most
@@ -46,6 +48,11 @@ MEMORY_LIMIT = "128MB"
 # 40,000 to 160,000 rows per child table) mostly skips the WAL: loading it costs about half
 # the CPU, for a file about 18% larger (bench/conversations.py).
 ROW_GROUP_SIZE = 16_384
+# DuckDB's own worker threads. A run transforms the next chunk on one core while DuckDB
+# loads this one; with DuckDB's default of a thread per core the two contend, and a load
+# costs about a third more CPU (bench/conversations.py, 2 cores: 7,500 against 10,000
+# conversations per second). Alone, one thread loads about as fast as two.
+THREADS = 1
 CATALOG = "genesys_export"
 TABLES = "_genesys_export_tables"
 CHECKPOINTS = "_genesys_export_checkpoints"
@@ -114,17 +121,11 @@ class DuckDBSink:
         reader = pa.RecordBatchReader.from_batches(spec.schema, source)
         try:
             with self._errors(f"insert into {spec.name}"), self._registered(reader) as view:
-                # Row order within one load carries no meaning; dropping it lets both
-                # cores convert and compress.
-                self._con.execute("SET preserve_insertion_order = false")
                 self._con.execute(f"INSERT INTO {_ident(spec.name)} BY NAME SELECT * FROM {view}")
         except SinkError:
             if source.failure is not None:
                 raise source.failure from None
             raise
-        finally:  # after `_errors` rolled a failed INSERT back, so the RESET is accepted
-            with suppress(duckdb.Error):
-                self._con.execute("RESET preserve_insertion_order")
         self._rows[spec.name] += source.rows
         return source.rows
 
@@ -205,7 +206,7 @@ class DuckDBSink:
         # The row group size is an ATTACH option, so the file is attached to an in-memory
         # host connection and made the default catalog.
         try:
-            con = duckdb.connect(config={"memory_limit": self._memory_limit})
+            con = duckdb.connect(config={"memory_limit": self._memory_limit, "threads": THREADS})
         except duckdb.Error as exc:
             raise ConfigError(
                 f"DuckDB memory limit {self._memory_limit!r} is not a size ({exc}); "
