@@ -108,6 +108,18 @@ def test_pretty_and_compact_pages_give_the_same_tables() -> None:
         assert table.equals(compact[name]), name
 
 
+def test_a_final_newline_and_pretty_printing_change_nothing() -> None:
+    """A body ending in a newline, or indented over many lines, reads like its compact form."""
+    compact = page(two_conversations(), cursor="next")
+    expected = conversation_tables(compact, CTX)
+    pretty = orjson.dumps(orjson.loads(compact), option=orjson.OPT_INDENT_2)
+    for variant in (compact + b"\n", compact + b"\r\n", pretty, pretty + b"\n"):
+        got = conversation_tables(variant, CTX)
+        assert got.cursor == expected.cursor == "next"
+        for name, table in expected.tables.items():
+            assert got.tables[name].equals(table), name
+
+
 # --- synthetic pages ------------------------------------------------------------------------
 
 

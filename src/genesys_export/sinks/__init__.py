@@ -163,7 +163,8 @@ def conform(spec: TableSpec, table: pa.Table) -> pa.Table:
     Columns are matched by name; a missing column, an impossible cast or a null in a
     non-nullable column is a SinkError naming the table.
     """
-    missing = [name for name in spec.schema.names if name not in table.column_names]
+    present = set(table.column_names)  # a fresh list per access: look it up once
+    missing = [name for name in spec.schema.names if name not in present]
     if missing:
         raise SinkError(f"table {spec.name}: columns {missing} are missing from the rows written")
     if table.schema.equals(spec.schema) and not any(

@@ -277,7 +277,8 @@ class DuckDBSink:
 
     def _widen(self, spec: TableSpec, current: pa.Schema) -> None:
         """Add the spec's columns the table lacks, nullable because old rows have none."""
-        new = [f for f in spec.schema if f.name not in current.names]
+        present = set(current.names)
+        new = [f for f in spec.schema if f.name not in present]
         if not new:
             return
         empty = pa.schema(new).empty_table()

@@ -272,7 +272,8 @@ class ParquetSink:
         """Write `rows` to the day's spool; `keyed`: first drop earlier rows with their keys."""
         spool = work.spools.get(day) or self._open_spool(work.spec, day)
         work.spools[day] = spool
-        grown = [n for n in work.spec.schema.names if n not in spool.schema.names]
+        spooled = set(spool.schema.names)
+        grown = [n for n in work.spec.schema.names if n not in spooled]
         if grown:
             # The spool's schema is fixed when it opens; a rewrite to widen it is not worth
             # it for a case that needs a code change between two appends of one transaction.

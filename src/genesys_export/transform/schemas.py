@@ -471,6 +471,8 @@ def read_page(page: bytes, schema: pa.Schema, *, what: str) -> ParsedPage:
     Where inference loses text or the page misfits, it falls back to an explicit schema.
     SchemaMismatch names the first member that does not fit.
     """
+    if page.endswith((b"\n", b"\r")):  # a body's final newline: dropped, not translated
+        page = page.rstrip(b"\r\n")
     if b"\n" in page or b"\r" in page:
         page = page.translate(_NEWLINES)  # raw newlines in JSON are whitespace, never in strings
     try:
