@@ -323,6 +323,8 @@ def _print_summary(runs: list[dict[str, Any]], n: int) -> None:
             (f"transform / baseline ({unit})", f"{transform / base:,.1f}x"),
             (f"-> Parquet, 2 threads / baseline ({unit})",
              f"{_rate(threaded, clock=clock)[0] / base:,.1f}x"),
+            (f"-> DuckDB, 2 threads / baseline ({unit})",
+             f"{_rate(duck_threaded, clock=clock)[0] / base:,.1f}x"),
         ]  # fmt: skip
     lines += [
         ("peak RSS Parquet, 2 threads", _mb(parquet, threaded)),
