@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from genesys_export.audit import read_events
 from genesys_export.errors import PaginationLoop, ValidationFailed
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import SPECS
@@ -415,6 +416,8 @@ def test_data_past_the_availability_date_is_not_requested_and_is_warned(tmp_path
     (warning,) = result.summary["warnings"]
     assert "2024-05-10T06:00:00.000Z/2024-05-12T00:00:00.000Z" in warning
     assert "data-availability" in warning
+    (finished,) = [e for e in read_events(tmp_path / "audit.jsonl") if e["event"] == "run.finished"]
+    assert finished["warnings"] == [warning]
     landed = set(read(dest, "conversations").column("conversation_id").to_pylist())
     truth = sim.dataset.conversations(datetime(2024, 5, 9, tzinfo=UTC), AVAILABLE)
     assert landed == {doc["conversationId"] for doc in truth}
