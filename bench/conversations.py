@@ -104,19 +104,20 @@ def _spawn(path: str, pages: Path, conversations: int, chunk_pages: int) -> dict
     return result
 
 
-def _page_spans(path: Path, conversations: int) -> Iterator[Span]:
+def _page_spans(path: Path, conversations: int) -> list[Span]:
     """(offset, length) of each of the first `conversations` worth of pages (lines)."""
-    offset = 0
+    spans, offset = [], 0
     with path.open("rb") as lines:
         for line in islice(lines, -(-conversations // PAGE_SIZE)):
-            yield offset, len(line)
+            spans.append((offset, len(line)))
             offset += len(line)
+    return spans
 
 
 def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> dict[str, Any]:
     # Where each page lies in the file, found before any clock starts: the harness's own
     # pass over the file is not the product's work.
-    source = iter(list(_page_spans(pages, conversations)))
+    source = _page_spans(pages, conversations)
     if path == "baseline":
         return _sequential(_chunks(source, 1), partial(_baseline, pages), lambda tables: None)
     # As the product runs from a default install: pandas is an optional extra, here only for
@@ -142,9 +143,9 @@ class _NoPandas(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
-def _chunks(spans: Iterator[Span], size: int) -> Iterator[list[Span]]:
-    while chunk := list(islice(spans, size)):
-        yield chunk
+def _chunks(spans: list[Span], size: int) -> Iterator[list[Span]]:
+    for start in range(0, len(spans), size):
+        yield spans[start : start + size]
 
 
 def _read(path: Path, chunk: list[Span]) -> Iterator[bytes]:

@@ -167,15 +167,12 @@ def _validate(specs: tuple[TableSpec, ...], tables: Mapping[str, pa.Table]) -> V
 def _key_checks(spec: TableSpec, table: pa.Table, *, unique: bool = True) -> list[CheckResult]:
     """`key_not_null` and (with `unique`) `key_unique` over the spec's key columns."""
     keys = table.select(list(spec.key))
-    null = pc.is_null(keys.column(0))
-    for name in spec.key[1:]:
-        null = pc.or_(null, pc.is_null(keys.column(name)))
-    not_null = _result("key_not_null", spec, table.num_rows, keys.filter(null))
+    not_null = _result("key_not_null", spec, table.num_rows, keys.filter(_any_null(keys)))
     return [not_null, _unique_check(spec, keys)] if unique else [not_null]
 
 
 def _unique_check(spec: TableSpec, keys: pa.Table) -> CheckResult:
-    """`key_unique`: rows sharing their key with another row."""
+    """`key_unique`: rows sharing their key with another row; `keys` holds the key columns."""
     codes = _codes(keys, spec.key)
     if _distinct(codes) == keys.num_rows:
         return CheckResult("key_unique", spec.name, keys.num_rows, 0)
@@ -187,7 +184,7 @@ def _unique_check(spec: TableSpec, keys: pa.Table) -> CheckResult:
         spec.name,
         keys.num_rows,
         pc.sum(shared.field("counts")).as_py() or 0,
-        _examples(keys.select(list(spec.key)).take(first_rows)),
+        _examples(keys.take(first_rows)),
     )
 
 
@@ -203,9 +200,16 @@ def _parent_check(
     codes = _codes(pa.concat_tables([parent.select(list(columns)), children]), columns)
     parents = _distinct(codes.slice(0, parent.num_rows))
     orphan = pc.greater_equal(codes.slice(parent.num_rows), parents)
-    for name in columns:  # a null key has no parent, as in a join
-        orphan = pc.or_(orphan, pc.is_null(children.column(name)))
+    orphan = pc.or_(orphan, _any_null(children))  # a null key has no parent, as in a join
     return _result("has_parent", spec, table.num_rows, children.filter(orphan))
+
+
+def _any_null(keys: pa.Table) -> pa.Array:
+    """Per row: whether any of `keys`' columns is null there."""
+    null = pc.is_null(keys.column(0))
+    for column in keys.columns[1:]:
+        null = pc.or_(null, pc.is_null(column))
+    return null
 
 
 def _codes(table: pa.Table, columns: Sequence[str]) -> pa.Array:
