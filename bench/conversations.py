@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from _pages import iter_pages  # bench/ is on sys.path: this file runs as a script
+from genesys_export.chunks import ChunkResult
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import chunk_of, park_page
-from genesys_export.pipeline import ChunkResult, commit_tables, prefer_lean_allocator
+from genesys_export.pipeline import commit_tables, prefer_lean_allocator
 from genesys_export.sinks.duckdb import DuckDBSink
 from genesys_export.sinks.parquet import ParquetSink
 from genesys_export.transform.tables import RunContext

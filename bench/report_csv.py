@@ -4,8 +4,9 @@ Generates a realistic queue-performance export (local timestamps across DST chan
 uuids, names with quotes and commas, counts with thousands separators, millisecond and
 h:mm:ss durations, decimals), then runs each path in its own process so each peak RSS
 (ru_maxrss of that process) stands alone. Every path but the baseline is the product's
-own: `read_report` -> `jobs.reports.write_report` (replacement delete, per-batch
-validation, `Sink.insert`) -> commit, into the real sink.
+own: `read_report` -> `jobs.reports.validated_batches` (per-batch validation) staged
+by `pipeline.stage_tables` (replacement delete, `Sink.insert`) -> commit, into the real
+sink.
 
   parquet          ParquetSink, keyed by the view's natural key columns
   parquet-default  ParquetSink, no key columns: keyed by (_request_id, _row_number)
@@ -101,9 +102,10 @@ def generate(path: Path, size_mb: int, *, seed: int = 7) -> int:
 
 
 def land(path: Path, out: Path, *, sink_kind: str, keyed: bool) -> dict[str, Any]:
-    """The product's path: read_report -> write_report into a real sink -> commit."""
-    from genesys_export.jobs.reports import write_report
-    from genesys_export.sinks.base import Replacement
+    """The product's path: read_report -> validated batches staged in a real sink -> commit."""
+    from genesys_export.chunks import Replacement
+    from genesys_export.jobs.reports import validated_batches
+    from genesys_export.pipeline import stage_tables
     from genesys_export.sinks.duckdb import DuckDBSink
     from genesys_export.sinks.parquet import ParquetSink
     from genesys_export.transform.report_csv import CsvOptions, read_report
@@ -116,7 +118,8 @@ def land(path: Path, out: Path, *, sink_kind: str, keyed: bool) -> dict[str, Any
     sink = DuckDBSink(out / "report.duckdb") if sink_kind == "duckdb" else ParquetSink.local(out)
     with sink, read_report(path, options, ctx, extra_columns=extras) as report:
         spec = report.spec("report_queue_performance")
-        rows = write_report(sink, spec, replacement, report)
+        tables = [(spec, validated_batches(spec, report), replacement)]
+        rows = stage_tables(sink, tables, fresh_keys=True)[spec.name]
         written = sink.commit().rows[spec.name]
     return {"rows": rows, "written": written, "stats": report.stats.__dict__}
 

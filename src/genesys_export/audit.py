@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from genesys_export.errors import ConfigError
+from genesys_export.events import AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +44,6 @@ _SECRET_NAME = re.compile(
 # Reading the tail of a file to continue its chain: lines are small, but a long field
 # list (file checksums of a big commit) can make one a few hundred KB.
 _TAIL_BLOCK = 64 * 1024
-
-
-class AuditEvent(enum.StrEnum):
-    """Every event the trail knows; names are stable so they can be grepped for."""
-
-    RUN_STARTED = "run.started"
-    JOB_SUBMITTED = "job.submitted"
-    JOB_STATE = "job.state"
-    JOB_FINISHED = "job.finished"
-    DOWNLOAD_FINISHED = "download.finished"
-    TABLE_WRITTEN = "table.written"
-    VALIDATION_FINISHED = "validation.finished"
-    CHECKPOINT_SAVED = "checkpoint.saved"
-    NOTIFY_SENT = "notify.sent"
-    RUN_FINISHED = "run.finished"
-    RUN_FAILED = "run.failed"
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def cli(verbose: int, quiet: bool) -> None:
 
 def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
     from genesys_export.exporter import Exporter
-    from genesys_export.progress import LiveProgress, LogProgress
+    from genesys_export.live import LiveProgress
+    from genesys_export.progress import LogProgress
 
     def progress(api: Any) -> Any:
         if sys.stderr.isatty() and not as_json:

@@ -19,15 +19,17 @@ import httpx
 import pyarrow as pa
 
 from genesys_export.audit import AuditLog
+from genesys_export.chunks import ChunkResult
 from genesys_export.config import Settings
+from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
 from genesys_export.jobs.aggregates import build_aggregate_query
-from genesys_export.jobs.conversations import ConversationChunks
+from genesys_export.jobs.conversations import ConversationProducer
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, Polling
-from genesys_export.jobs.users import UserChunks
+from genesys_export.jobs.users import UserProducer
 from genesys_export.landing import Landing, Producer, land_aggregates, land_details, land_reports
-from genesys_export.pipeline import ChunkResult, Run, failed
+from genesys_export.pipeline import Run, failed
 from genesys_export.progress import Progress, QuietProgress
 from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
 from genesys_export.sinks import audit_path_for, open_sink
@@ -82,8 +84,8 @@ class Exporter:
         def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
             s = self.settings
-            return ConversationChunks(
-                run.api, run, ctx, s.page_size, s.max_job_attempts, self.polling, self.rng
+            return ConversationProducer(
+                run.api, run.event, ctx, s.page_size, s.max_job_attempts, self.polling, self.rng
             )
 
         return produce
@@ -92,9 +94,9 @@ class Exporter:
         def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
             s = self.settings
-            return UserChunks(
+            return UserProducer(
                 run.api,
-                run,
+                run.event,
                 ctx,
                 s.page_size,
                 s.max_job_attempts,
@@ -236,7 +238,7 @@ class Exporter:
             audit_path = audit or self.audit_path or audit_path_for(dest)
             run = Run(api, None, self.progress_factory(api))
             run.audit = AuditLog(audit_path, run.run_id) if audit_path else None
-            run.event("run.started", command=command, dest=sink.uri, **fields)
+            run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields)
             try:
                 yield run, sink
             except BaseException as exc:
@@ -249,7 +251,8 @@ class Exporter:
                 for name, written in run.rows.items()
             }
             run.final = run.summary(dest=sink.uri, **run.extra)
-            run.event("run.finished", **{k: v for k, v in run.final.items() if k != "run_id"})
+            finished = {k: v for k, v in run.final.items() if k != "run_id"}
+            run.event(AuditEvent.RUN_FINISHED, **finished)
 
 
 def _interval(interval: str | Interval) -> Interval:

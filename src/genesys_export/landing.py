@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from genesys_export.chunks import ChunkResult
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.aggregates import (
-    AggregateChunks,
+    AggregateProducer,
     AggregateQuery,
     check_complexity,
     plan_chunks,
@@ -25,13 +26,13 @@ from genesys_export.jobs.aggregates import (
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
 from genesys_export.jobs.reports import (
     download,
-    land_report,
     read_metadata,
+    report_chunk,
     scratch_dir,
     submit_export,
     wait_for_export,
 )
-from genesys_export.pipeline import ChunkResult, Run, run_chunks, settled_cutoff, write_chunk
+from genesys_export.pipeline import Run, run_chunks, settled_cutoff, write_chunk
 from genesys_export.reporting import ReportRequest, check_required_filters
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
@@ -127,7 +128,7 @@ def land_aggregates(
     run.progress.start(landing.dataset, len(chunks))
     run_chunks(
         chunks,
-        AggregateChunks(landing.api, run, ctx, query),
+        AggregateProducer(landing.api, run.event, ctx, query),
         landing.write("conversation_aggregates", settled),
         concurrency=landing.concurrency,
         stop=landing.api.stop,
@@ -167,11 +168,9 @@ def land_reports(
                 events=run.event,
                 job_id=export_id,
             )
-            checkpoint = landing.checkpoint("reporting_export", request.interval, settled)
-            land_report(
-                run, landing.sink, request, file, options, partial=partial, checkpoint=checkpoint
-            )
-        run.progress.chunk_done(request.interval, {})
+            ctx = RunContext(run.run_id, run.extracted_at)
+            with report_chunk(request, file, options, ctx, partial=partial) as result:
+                landing.write("reporting_export", settled)(result)
     return {"report_exports": len(requests)}
 
 

@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from genesys_export import redact
-from genesys_export.audit import AuditEvent
 from genesys_export.config import Secret
 from genesys_export.errors import ApiError, ConfigError, RateLimited, ServerError
+from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import USER_AGENT
 from genesys_export.retry import retrying
 
@@ -145,7 +145,7 @@ def notify_all(
     webhooks: Sequence[Webhook],
     manifest: Mapping[str, Any],
     *,
-    events: Callable[..., None],
+    events: Events,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     transport: httpx.BaseTransport | None = None,
@@ -154,7 +154,7 @@ def notify_all(
     """POST the signed manifest to every webhook, in order; one `Delivery` each.
 
     Each outcome, success or final failure, is reported as
-    `events("notify.sent", url=, ok=, attempts=, status=, delivery_id=, error=)`.
+    `events(AuditEvent.NOTIFY_SENT, url=, ok=, attempts=, status=, delivery_id=, error=)`.
     A webhook that fails never raises; only `attempts < 1` does (ConfigError).
     """
     if attempts < 1:
@@ -239,7 +239,7 @@ def _raise_if_transient(response: httpx.Response, *, url: str) -> None:
         raise ServerError("webhook failed", **where)
 
 
-def _report(delivery: Delivery, events: Callable[..., None]) -> Delivery:
+def _report(delivery: Delivery, events: Events) -> Delivery:
     """Tell the caller of an outcome; a failure is also logged (without secrets)."""
     if not delivery.ok:
         log.warning(

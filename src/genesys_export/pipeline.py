@@ -13,46 +13,27 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeAlias
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from genesys_export.audit import AuditEvent, AuditLog
+from genesys_export.audit import AuditLog
+from genesys_export.chunks import ChunkResult, ChunkTable, Replacement
 from genesys_export.errors import GenesysExportError
+from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.progress import Progress
-from genesys_export.sinks.base import Replacement, Sink, WriteStats
-from genesys_export.spool import SpooledTable
+from genesys_export.sinks.base import Sink, WriteStats
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 from genesys_export.validate import ValidationReport
 
 log = logging.getLogger(__name__)
-
-
-# A chunk's table: in memory, or spooled to disk and read back one page at a time.
-ChunkTable: TypeAlias = pa.Table | SpooledTable
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """One chunk, ready to write: tables, what they replace, and their checks.
-
-    `fresh_keys`: each table's replacement covers every key of its rows, and validation
-    checks that no key repeats; the rows are then inserted, with no upsert work.
-    """
-
-    interval: Interval
-    tables: list[tuple[TableSpec, ChunkTable, Replacement]]
-    validation: ValidationReport
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    fresh_keys: bool = False
 
 
 @dataclass
@@ -75,9 +56,9 @@ class Run:
     final: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def event(self, name: str, **fields: Any) -> None:
+    def event(self, name: AuditEvent, /, **fields: Any) -> None:
         """Record an audit event and tell the progress display."""
-        if name == "job.submitted":
+        if name == AuditEvent.JOB_SUBMITTED:
             with self._lock:
                 self.jobs += 1
         if self.audit is not None:
@@ -99,37 +80,6 @@ class Run:
             "duration_s": round(time.monotonic() - self.started, 3),
             "warnings": list(self.warnings),
         }
-
-
-def concat_pages(pages: Sequence[Any], specs: Iterable[TableSpec]) -> dict[str, pa.Table]:
-    """One table per spec from the `tables` of every page of a chunk (empty when none).
-
-    The pages' buffers are shared, not copied: a chunk costs its pages' memory once.
-    """
-    return {
-        spec.name: pa.concat_tables([p.tables[spec.name] for p in pages])
-        if pages
-        else spec.schema.empty_table()
-        for spec in specs
-    }
-
-
-def replacement_for(
-    table: pa.Table, columns: Iterable[str], partition_by: str | None = None
-) -> Replacement:
-    """Replace existing rows sharing `columns` with `table`, in the partitions it touches."""
-    names = list(columns)
-    keys = table.select(names)
-    keys = keys.group_by(names).aggregate([]) if keys.num_rows else keys
-    return Replacement(keys=keys, partitions=partition_dates(table, partition_by))
-
-
-def partition_dates(table: pa.Table, column: str | None) -> frozenset[date]:
-    """UTC dates of a timestamp column's values (the Parquet partitions rows land in)."""
-    if column is None or table.num_rows == 0:
-        return frozenset()
-    days = pc.unique(pc.cast(pc.floor_temporal(table.column(column), unit="day"), pa.date32()))
-    return frozenset(d for d in days.to_pylist() if d is not None)
 
 
 def run_chunks(
@@ -183,37 +133,55 @@ def write_chunk(
     export_kind: str,
     checkpoint: Checkpoint | None,
 ) -> None:
-    """Validate, then write one chunk and its checkpoint in one sink transaction."""
-    run.event(
-        "validation.finished",
-        interval=result.interval.iso(),
-        ok=result.validation.ok,
-        checks=[asdict(check) for check in result.validation.checks],
-    )
-    result.validation.raise_if_failed()
+    """Validate, then write one chunk and its checkpoint in one sink transaction.
+
+    A report made before writing is audited and enforced first; the checks of a streamed
+    table run while it is written, and are audited before the commit.
+    """
+    if isinstance(result.validation, ValidationReport):
+        _validated(run, result.interval, result.validation)
     checkpoints = [checkpoint] if checkpoint else []
-    stats = commit_tables(sink, result.tables, checkpoints, fresh_keys=result.fresh_keys)
-    for spec, table, _ in result.tables:
-        run.rows[spec.name] = run.rows.get(spec.name, 0) + table.num_rows
+    try:
+        rows = stage_tables(sink, result.tables, fresh_keys=result.fresh_keys)
+        if not isinstance(result.validation, ValidationReport):
+            checks = result.validation()
+            run.warnings.extend(checks.warnings)
+            run.event(AuditEvent.VALIDATION_FINISHED, ok=True, **checks.fields)
+        stats = sink.commit(checkpoints)
+    except BaseException:
+        sink.rollback()
+        raise
+    for name, count in rows.items():
+        run.rows[name] = run.rows.get(name, 0) + count
     run.files.update(stats.files)
     run.chunks_done += 1
-    run.event(
-        "table.written",
-        dataset=dataset,
-        interval=result.interval.iso(),
-        rows={spec.name: t.num_rows for spec, t, _ in result.tables},
-        deleted=stats.deleted,
-        files=stats.files,
-    )
+    written = {
+        "dataset": dataset,
+        "interval": result.interval.iso(),
+        "rows": rows,
+        "deleted": stats.deleted,
+        "files": stats.files,
+    }
+    run.event(AuditEvent.TABLE_WRITTEN, **(written | dict(result.written)))
     if checkpoint is not None:
         run.event(
-            "checkpoint.saved",
+            AuditEvent.CHECKPOINT_SAVED,
             dataset=dataset,
             export_kind=export_kind,
             written_until=checkpoint.written_until.isoformat(),
             settled_until=checkpoint.settled_until.isoformat(),
         )
-    run.progress.chunk_done(result.interval, {s.name: t.num_rows for s, t, _ in result.tables})
+    run.progress.chunk_done(result.interval, rows)
+
+
+def _validated(run: Run, interval: Interval, report: ValidationReport) -> None:
+    run.event(
+        AuditEvent.VALIDATION_FINISHED,
+        interval=interval.iso(),
+        ok=report.ok,
+        checks=[asdict(check) for check in report.checks],
+    )
+    report.raise_if_failed()
 
 
 def commit_tables(
@@ -223,24 +191,39 @@ def commit_tables(
     *,
     fresh_keys: bool = False,
 ) -> WriteStats:
-    """One transaction: each table replaces what its replacement names, then commit.
-
-    With `fresh_keys` (see ChunkResult) rows are inserted, else upserted. A spooled table
-    is read and written one page at a time.
-    """
+    """One transaction: each table replaces what its replacement names, then commit."""
     try:
-        for spec, table, replacement in tables:
-            sink.delete(spec, replacement)
-            parts = [table] if isinstance(table, pa.Table) else table
-            if fresh_keys:
-                sink.insert(spec, parts)
-            else:
-                for part in parts:
-                    sink.append(spec, part)
+        stage_tables(sink, tables, fresh_keys=fresh_keys)
         return sink.commit(checkpoints)
     except BaseException:
         sink.rollback()
         raise
+
+
+def stage_tables(
+    sink: Sink,
+    tables: Sequence[tuple[TableSpec, ChunkTable, Replacement]],
+    *,
+    fresh_keys: bool = False,
+) -> dict[str, int]:
+    """Stage each table in the sink's open transaction after what it replaces; rows per table.
+
+    With `fresh_keys` (see ChunkResult) rows are inserted, else upserted. A spooled or
+    streamed table is read and written one part at a time.
+    """
+    rows: dict[str, int] = {}
+    for spec, table, replacement in tables:
+        sink.delete(spec, replacement)
+        parts: Iterable[pa.Table] = [table] if isinstance(table, pa.Table) else table
+        if fresh_keys:
+            count = sink.insert(spec, parts)
+        else:
+            count = 0
+            for part in parts:
+                sink.append(spec, part)
+                count += part.num_rows
+        rows[spec.name] = rows.get(spec.name, 0) + count
+    return rows
 
 
 def prefer_lean_allocator() -> None:
@@ -265,7 +248,7 @@ def failed(run: Run, exc: BaseException) -> None:
     """Audit a run that ended in an error (never with a traceback or a secret)."""
     message = str(exc) if isinstance(exc, GenesysExportError) else type(exc).__name__
     summary = {k: v for k, v in run.summary().items() if k != "run_id"}
-    run.event("run.failed", error=type(exc).__name__, message=message, **summary)
+    run.event(AuditEvent.RUN_FAILED, error=type(exc).__name__, message=message, **summary)
 
 
 def settled_cutoff(availability: datetime, extracted_at: datetime, lookback: timedelta) -> datetime:

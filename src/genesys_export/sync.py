@@ -29,6 +29,7 @@ from genesys_export.datasets import (
     UsersDataset,
 )
 from genesys_export.errors import CheckpointError, ConfigError, NotifyFailed
+from genesys_export.events import AuditEvent
 from genesys_export.exporter import Exporter, ExportResult
 from genesys_export.intervals import Interval, bucket_edges, parse_duration
 from genesys_export.jobs.aggregates import build_aggregate_query
@@ -326,17 +327,17 @@ def _runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_id: dict[str, dict[str, Any]] = {}
     for event in events:
         run = by_id.setdefault(event["run_id"], {"run_id": event["run_id"]})
-        if event["event"] == "run.started":
+        if event["event"] == AuditEvent.RUN_STARTED:
             run |= {
                 "started": event["ts"],
                 "command": event.get("command"),
                 "datasets": event.get("datasets", []),
             }
-        elif event["event"] in ("run.finished", "run.failed"):
+        elif event["event"] in (AuditEvent.RUN_FINISHED, AuditEvent.RUN_FAILED):
             run |= {
                 "ended": event["ts"],
-                "outcome": "ok" if event["event"] == "run.finished" else "failed",
+                "outcome": "ok" if event["event"] == AuditEvent.RUN_FINISHED else "failed",
             }
-            if event["event"] == "run.failed":
+            if event["event"] == AuditEvent.RUN_FAILED:
                 run["error"] = event.get("message")
     return [r for r in by_id.values() if r.get("command") == "sync"]

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from genesys_export.audit import read_events
+from genesys_export.chunks import ChunkResult, replacement_for
 from genesys_export.errors import PaginationLoop, ValidationFailed
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import SPECS
-from genesys_export.pipeline import ChunkResult, Run, replacement_for, write_chunk
+from genesys_export.pipeline import Run, write_chunk
 from genesys_export.progress import QuietProgress
 from genesys_export.simulator import Simulator, SimulatorStats
 from genesys_export.sinks import open_sink

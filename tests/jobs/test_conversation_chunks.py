@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from genesys_export.chunks import ChunkResult
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import SPECS, _dedupe, chunk_of, park_page
-from genesys_export.pipeline import ChunkResult
 from genesys_export.transform.conversations import conversation_tables
 from genesys_export.validate import validate_conversation_tables
 from tests.transform.builders import (

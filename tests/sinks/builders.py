@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from genesys_export.sinks.base import Replacement
+from genesys_export.chunks import Replacement
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import UTC_MS, TableSpec
 

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 from moto.server import ThreadedMotoServer
 
+from genesys_export.chunks import Replacement
 from genesys_export.sinks import audit_path_for, open_sink
-from genesys_export.sinks.base import Replacement, Sink
+from genesys_export.sinks.base import Sink
 from genesys_export.sinks.parquet import ParquetSink
 from genesys_export.transform.tables import UTC_MS, TableSpec
 from tests.sinks.builders import DAY1, DAY2, checkpoint

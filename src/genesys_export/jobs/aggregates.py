@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
+from genesys_export.chunks import ChunkResult, Replacement, partition_dates
 from genesys_export.errors import ApiError, ClientError, ConfigError
+from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, bucket_edges, parse_duration, parse_interval
 from genesys_export.jobs.lifecycle import body_hash
-from genesys_export.pipeline import ChunkResult, Run, partition_dates
-from genesys_export.sinks.base import Replacement
 from genesys_export.transform.aggregates import aggregate_table
 from genesys_export.transform.schemas import aggregate_spec
 from genesys_export.transform.tables import RunContext, TableSpec
@@ -241,11 +241,11 @@ def plan_chunks(query: AggregateQuery, limits: AggregateLimits, chunk: timedelta
 
 
 @dataclass(frozen=True)
-class AggregateChunks:
+class AggregateProducer:
     """Produces aggregate chunks for `run_chunks`."""
 
     api: Api
-    run: Run
+    events: Events
     ctx: RunContext
     query: AggregateQuery
 
@@ -271,8 +271,8 @@ class AggregateChunks:
             if exc.code not in TOO_LARGE and exc.status != 413:
                 raise
             return self._split(interval, exc)
-        self.run.event(
-            "job.finished",
+        self.events(
+            AuditEvent.JOB_FINISHED,
             export_kind="conversation_aggregates",
             interval=interval.iso(),
             payload_sha256=body_hash(body),

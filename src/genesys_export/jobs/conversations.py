@@ -20,11 +20,10 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from genesys_export.chunks import ChunkResult, Replacement, partition_dates
 from genesys_export.errors import JobFailed
 from genesys_export.intervals import Interval
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, DetailsChunks, run_job
-from genesys_export.pipeline import ChunkResult, partition_dates
-from genesys_export.sinks.base import Replacement
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, DetailsProducer, run_job
 from genesys_export.spool import SpooledTable, SpooledTables
 from genesys_export.transform.conversations import conversation_tables
 from genesys_export.transform.schemas import (
@@ -96,7 +95,7 @@ def chunk_of(interval: Interval, pages: Sequence[ParkedPage]) -> ChunkResult:
 
 
 @dataclass(frozen=True)
-class ConversationChunks(DetailsChunks):
+class ConversationProducer(DetailsProducer):
     """Produces conversation chunks for `run_chunks`."""
 
     def __call__(self, interval: Interval) -> ChunkResult:
@@ -114,7 +113,7 @@ class ConversationChunks(DetailsChunks):
                 read_page=lambda raw: park_page(raw, self.ctx),
                 cursor_of=lambda page: page.cursor,
                 polling=self.polling,
-                events=self.run.event,
+                events=self.events,
                 max_attempts=self.max_attempts,
                 rng=self.rng,
             )

@@ -23,14 +23,13 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
+from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.pagination import iter_pages
-from genesys_export.pipeline import Run
 from genesys_export.transform.tables import RunContext
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")
-Events = Callable[..., None]  # events(name, **fields): audit + progress
 
 
 class JobState(StrEnum):
@@ -122,7 +121,7 @@ def submit_job(api: Api, endpoint: JobEndpoint, body: dict[str, Any], events: Ev
     response = api.request("POST", endpoint.base, json=body)
     job_id = str(response.json()["jobId"])
     events(
-        "job.submitted",
+        AuditEvent.JOB_SUBMITTED,
         export_kind=endpoint.export_kind,
         job_id=job_id,
         interval=body.get("interval"),
@@ -151,7 +150,7 @@ def wait_for_job(
         if new_state != state:
             state = new_state
             log.info("job %s is %s", job_id, state)
-            events("job.state", job_id=job_id, state=str(state))
+            events(AuditEvent.JOB_STATE, job_id=job_id, state=str(state))
         if state is JobState.FULFILLED:
             polling.latency.observe(status)
             return status
@@ -259,7 +258,8 @@ def run_job(
                 )
             )
         except (JobFailed, JobExpired) as exc:
-            events("job.finished", job_id=job_id, state="retry", error=str(exc), attempt=attempt)
+            retry = {"state": "retry", "error": str(exc), "attempt": attempt}
+            events(AuditEvent.JOB_FINISHED, job_id=job_id, **retry)
             if attempt == max_attempts:
                 raise
             log.warning(
@@ -269,7 +269,7 @@ def run_job(
         finally:
             delete_job(api, endpoint, job_id)
         events(
-            "job.finished",
+            AuditEvent.JOB_FINISHED,
             job_id=job_id,
             state=str(JobState.FULFILLED),
             pages=len(pages),
@@ -281,11 +281,11 @@ def run_job(
 
 
 @dataclass(frozen=True)
-class DetailsChunks:
+class DetailsProducer:
     """What a producer of details-job chunks for `run_chunks` needs (conversations, users)."""
 
     api: Api
-    run: Run
+    events: Events
     ctx: RunContext
     page_size: int
     max_attempts: int

@@ -26,14 +26,13 @@ import httpx
 import pyarrow as pa
 
 from genesys_export import redact
+from genesys_export.chunks import ChunkResult, Replacement, StreamChecks
 from genesys_export.errors import JobFailed, JobTimedOut
+from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import bucket_edges, parse_duration
-from genesys_export.jobs.lifecycle import Events, Polling, body_hash
-from genesys_export.pipeline import Run
+from genesys_export.jobs.lifecycle import Polling, body_hash
 from genesys_export.reporting import ReportRequest, report_table_name
-from genesys_export.sinks.base import Replacement, Sink
-from genesys_export.state import Checkpoint
 from genesys_export.transform.report_csv import ROW_NUMBER, CsvOptions, read_report
 from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec
 from genesys_export.validate import validate_table
@@ -82,7 +81,7 @@ def submit_export(api: Api, request: ReportRequest, events: Events) -> dict[str,
     response = api.request("POST", EXPORTS, json=body)
     entity: dict[str, Any] = response.json()
     events(
-        "job.submitted",
+        AuditEvent.JOB_SUBMITTED,
         export_kind="reporting_export",
         job_id=entity.get("id"),
         run_id_server=entity.get("runId"),
@@ -118,7 +117,7 @@ def wait_for_export(
         new = entity.get("status") if entity else "NOT_LISTED"
         if new != status:
             status = new
-            events("job.state", job_id=export_id, state=status)
+            events(AuditEvent.JOB_STATE, job_id=export_id, state=status)
         if entity is not None and status in DONE and entity.get("downloadUrl"):
             return entity
         if entity is not None and status in ENDED_BADLY:
@@ -144,7 +143,7 @@ def download(api: Api, download_url: str, target: Path, *, events: Events, job_i
     ) as storage:
         result: Download = policy(_download_once, api, storage, download_url, target, job_id)
     events(
-        "download.finished",
+        AuditEvent.DOWNLOAD_FINISHED,
         job_id=job_id,
         bytes=result.size,
         sha256=result.sha256,
@@ -232,43 +231,34 @@ def report_replacement(request: ReportRequest, schema: pa.Schema) -> tuple[Repla
     return Replacement(keys, frozenset({request.start.date()})), "_interval_start"
 
 
-def write_report(
-    sink: Sink, spec: TableSpec, replacement: Replacement, stream: Iterable[pa.RecordBatch]
-) -> int:
-    """Stage a report's rows in the sink's open transaction, each batch validated first.
+def validated_batches(spec: TableSpec, stream: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """The report's rows as tables, each batch checked before it is written.
 
-    The replacement goes first, so every row's key is new (a position within this
-    request, or the view's key within the buckets just deleted): an `insert`, streamed.
+    Positional keys are unique by construction and are not checked again.
     """
-    sink.delete(spec, replacement)
-
-    positional = ROW_NUMBER in spec.key  # positions are unique by construction
-
-    def validated() -> Iterator[pa.Table]:
-        for batch in stream:
-            table = pa.Table.from_batches([batch], schema=spec.schema)
-            validate_table(spec, table, key_unique=not positional).raise_if_failed()
-            yield table
-
-    return sink.insert(spec, validated())
+    positional = ROW_NUMBER in spec.key
+    for batch in stream:
+        table = pa.Table.from_batches([batch], schema=spec.schema)
+        validate_table(spec, table, key_unique=not positional).raise_if_failed()
+        yield table
 
 
-def land_report(
-    run: Run,
-    sink: Sink,
+@contextmanager
+def report_chunk(
     request: ReportRequest,
     file: Download,
     options: CsvOptions,
+    ctx: RunContext,
     *,
     partial: bool,
-    checkpoint: Checkpoint | None = None,
-) -> None:
-    """Normalize the CSV batch by batch into `report_<view>`, replacing this request's rows.
+) -> Iterator[ChunkResult]:
+    """The CSV as a chunk for `report_<view>` that replaces this request's rows.
 
-    Everything happens in one sink transaction: a malformed file (a ragged row, a value
-    that fits no type) rolls it back, so nothing of the file is written.
+    Its one table streams batch by batch while it is written (write it inside the
+    `with`); its keys are new once the replacement is deleted, so it is inserted. A
+    malformed file (a ragged row, a value that fits no type) raises while it streams, and
+    the writer rolls the chunk back: nothing of the file is written.
     """
-    ctx = RunContext(run.run_id, run.extracted_at)
     extras = {
         "_request_id": pa.scalar(request.request_id, pa.string()),
         "_request_family": pa.scalar(request.family_id, pa.string()),
@@ -279,37 +269,30 @@ def land_report(
     with read_report(file.path, options, ctx, extra_columns=extras) as stream:
         replacement, partition_by = report_replacement(request, stream.schema)
         spec = stream.spec(name, partition_by=partition_by)
-        try:
-            rows = write_report(sink, spec, replacement, stream)
+
+        def checks() -> StreamChecks:
             stats = stream.stats
-            run.event(
-                "validation.finished",
-                table=name,
-                ok=True,
-                rows=stats.rows,
-                summary_rows_removed=stats.summary_rows_removed,
-                rows_missing_key=stats.rows_missing_key,
-                ambiguous_times=stats.ambiguous_times,
+            missing = stats.rows_missing_key
+            return StreamChecks(
+                {
+                    "table": name,
+                    "rows": stats.rows,
+                    "summary_rows_removed": stats.summary_rows_removed,
+                    "rows_missing_key": missing,
+                    "ambiguous_times": stats.ambiguous_times,
+                },
+                (f"{missing} row(s) of {name} lack key columns {spec.key}",) if missing else (),
             )
-            written = sink.commit([checkpoint] if checkpoint else [])
-        except BaseException:
-            sink.rollback()
-            raise
-    if stats.rows_missing_key:
-        run.warnings.append(
-            f"{stats.rows_missing_key} row(s) of {name} lack key columns {spec.key}"
+
+        yield ChunkResult(
+            request.interval,
+            [(spec, validated_batches(spec, stream), replacement)],
+            checks,
+            written={
+                "dataset": name,
+                "request_id": request.request_id,
+                "csv_sha256": file.sha256,
+                "csv_shape": {k: v for k, v in request.body().items() if k in CSV_SHAPE},
+            },
+            fresh_keys=True,
         )
-    run.rows[name] = run.rows.get(name, 0) + rows
-    run.files.update(written.files)
-    run.chunks_done += 1
-    run.event(
-        "table.written",
-        dataset=name,
-        interval=request.interval.iso(),
-        rows={name: rows},
-        deleted=written.deleted,
-        files=written.files,
-        request_id=request.request_id,
-        csv_sha256=file.sha256,
-        csv_shape={k: v for k, v in request.body().items() if k in CSV_SHAPE},
-    )

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genesys_export.chunks import ChunkResult, concat_pages, replacement_for
 from genesys_export.intervals import Interval
-from genesys_export.jobs.lifecycle import USER_DETAILS, DetailsChunks, run_job
-from genesys_export.pipeline import ChunkResult, concat_pages, replacement_for
+from genesys_export.jobs.lifecycle import USER_DETAILS, DetailsProducer, run_job
 from genesys_export.transform.schemas import USER_PRESENCE, USER_ROUTING_STATUS
 from genesys_export.transform.users import user_tables
 from genesys_export.validate import validate_user_tables
@@ -30,7 +30,7 @@ def user_query(interval: Interval, user_ids: Sequence[str] = ()) -> dict[str, An
 
 
 @dataclass(frozen=True)
-class UserChunks(DetailsChunks):
+class UserProducer(DetailsProducer):
     """Produces user-details chunks for `run_chunks`."""
 
     user_ids: tuple[str, ...] = ()
@@ -44,7 +44,7 @@ class UserChunks(DetailsChunks):
             read_page=lambda raw: user_tables(raw, self.ctx),
             cursor_of=lambda page: page.cursor,
             polling=self.polling,
-            events=self.run.event,
+            events=self.events,
             max_attempts=self.max_attempts,
             rng=self.rng,
         )

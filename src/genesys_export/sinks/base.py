@@ -34,28 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from types import TracebackType
 from typing import Protocol, Self
 
 import pyarrow as pa
 
+from genesys_export.chunks import Replacement
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
-
-
-@dataclass(frozen=True)
-class Replacement:
-    """Existing rows that new data replaces.
-
-    A row of the target is deleted when its values in `keys.column_names` equal those of
-    any row of `keys` (a tuple match, like `WHERE (a, b) IN (...)`). `partitions` names the
-    UTC dates of the Parquet partitions such rows can live in, so a file sink knows which
-    partitions to rewrite even where no new row lands.
-    """
-
-    keys: pa.Table
-    partitions: frozenset[date] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)

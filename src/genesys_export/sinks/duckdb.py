@@ -33,9 +33,10 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
+from genesys_export.chunks import Replacement
 from genesys_export.errors import ConfigError, SinkError
 from genesys_export.sinks import conform, conform_keys, keep_last, lock_file, lock_held
-from genesys_export.sinks.base import Replacement, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 

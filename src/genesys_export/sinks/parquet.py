@@ -44,9 +44,10 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from genesys_export.chunks import Replacement
 from genesys_export.errors import SinkError
 from genesys_export.sinks import conform, conform_keys, environ_get, keep_last, lock_file
-from genesys_export.sinks.base import Replacement, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 

@@ -34,9 +34,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from genesys_export.chunks import Replacement
 from genesys_export.errors import ConfigError, SinkError
 from genesys_export.sinks import conform, conform_keys, lock_held, redact_uri
-from genesys_export.sinks.base import Replacement, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
