@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -24,6 +25,15 @@ from genesys_export.validate import ValidationReport
 # A chunk's table: in memory, spooled to disk (read back a page at a time), or a stream
 # whose rows arrive while it is written (a report CSV, read batch by batch).
 ChunkTable: TypeAlias = pa.Table | SpooledTable | Iterable[pa.Table]
+
+
+class ExportKind(StrEnum):
+    """What we export: one kind per Genesys export, the key of a dataset's checkpoint."""
+
+    CONVERSATION_DETAILS = "conversation_details"
+    USER_DETAILS = "user_details"
+    CONVERSATION_AGGREGATES = "conversation_aggregates"
+    REPORTING_EXPORT = "reporting_export"
 
 
 @dataclass(frozen=True)

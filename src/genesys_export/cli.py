@@ -129,7 +129,7 @@ def export_conversations(interval: str, dest: str | None, as_json: bool) -> None
 
     Example: genesys-export export conversations --interval 2024-05-01/2024-05-08
     """
-    from genesys_export.exporter import DEFAULT_DEST
+    from genesys_export.config import DEFAULT_DEST
 
     result = _exporter(as_json).export_conversations(interval, dest=dest or DEFAULT_DEST)
     _print_summary(result.summary, as_json)
@@ -144,7 +144,7 @@ def export_users(interval: str, dest: str | None, as_json: bool, user_ids: str) 
 
     Example: genesys-export export users --interval 2024-05-01/2024-05-08
     """
-    from genesys_export.exporter import DEFAULT_DEST
+    from genesys_export.config import DEFAULT_DEST
 
     ids = [u.strip() for u in user_ids.split(",") if u.strip()]
     result = _exporter(as_json).export_users(interval, dest=dest or DEFAULT_DEST, user_ids=ids)
@@ -178,7 +178,7 @@ def export_aggregates(
     Example: genesys-export export aggregates --interval 2024-05-01/2024-05-08
     --granularity PT30M --group-by queueId,mediaType --metrics nOffered,tHandle
     """
-    from genesys_export.exporter import DEFAULT_DEST
+    from genesys_export.config import DEFAULT_DEST
 
     result = _exporter(as_json).export_aggregates(
         interval,
@@ -216,7 +216,7 @@ def export_report(
     Example: genesys-export export report --view AGENT_PERFORMANCE_SUMMARY_VIEW
     --interval 2024-05-01/2024-05-08 --period P1D --time-zone Europe/London
     """
-    from genesys_export.exporter import DEFAULT_DEST
+    from genesys_export.config import DEFAULT_DEST
 
     result = _exporter(as_json).export_report(
         view,

@@ -19,6 +19,9 @@ from dotenv import dotenv_values
 from genesys_export.errors import ConfigError
 from genesys_export.regions import REGIONS, Region, resolve_region
 
+# Where a run lands when no destination is given (the working directory).
+DEFAULT_DEST = "duckdb:///genesys_export.duckdb"
+
 
 class Secret:
     """A string that never shows itself in a repr, str, log line or error."""

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from genesys_export.config import DEFAULT_DEST
 from genesys_export.errors import ConfigError
 from genesys_export.intervals import parse_duration, parse_instant
 
@@ -57,8 +58,10 @@ def _instant(value: Any) -> datetime:
     return parse_instant(str(value), name="start")
 
 
-class Destination(_Strict):
-    uri: str = "duckdb:///genesys_export.duckdb"
+class DestinationSection(_Strict):
+    """The TOML `[destination]` section."""
+
+    uri: str = DEFAULT_DEST
     audit: str | None = None  # default: beside the destination
 
 
@@ -73,7 +76,9 @@ class RunOptions(_Strict):
     _durations = field_validator("chunk", "lookback", mode="before")(_duration)
 
 
-class Webhook(_Strict):
+class WebhookSection(_Strict):
+    """One `webhooks` entry of a dataset: where to announce what landed."""
+
     url: str
     secret_env: str  # name of the environment variable holding the HMAC secret
 
@@ -89,7 +94,7 @@ class _Dataset(_Strict):
     start: datetime
     lookback: timedelta | None = None  # default: [run] lookback
     chunk: timedelta | None = None
-    webhooks: list[Webhook] = []
+    webhooks: list[WebhookSection] = []
 
     _start = field_validator("start", mode="before")(_instant)
     _durations = field_validator("lookback", "chunk", mode="before")(
@@ -157,7 +162,7 @@ class Connection(_Strict):
 
 class SyncConfig(_Strict):
     genesys: Connection = Connection()
-    destination: Destination = Destination()
+    destination: DestinationSection = DestinationSection()
     run: RunOptions = RunOptions()
     datasets: dict[str, Dataset]
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from genesys_export.audit import AuditLog
 from genesys_export.chunks import ChunkResult
-from genesys_export.config import Settings
+from genesys_export.config import DEFAULT_DEST, Settings
 from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
@@ -39,7 +39,6 @@ from genesys_export.transform.tables import RunContext
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_DEST = "duckdb:///genesys_export.duckdb"
 DEFAULT_LOOKBACK = timedelta(days=3)
 
 
@@ -118,7 +117,7 @@ class Exporter:
                 CONVERSATION_DETAILS,
                 window,
                 self.conversation_producer(),
-                chunk=self.settings.chunk,
+                chunk_length=self.settings.chunk,
             )
         return ExportResult(run.final, sink.uri)
 
@@ -133,7 +132,7 @@ class Exporter:
                 USER_DETAILS,
                 window,
                 self.user_producer(user_ids),
-                chunk=self.settings.chunk,
+                chunk_length=self.settings.chunk,
             )
         return ExportResult(run.final, sink.uri)
 
@@ -167,7 +166,7 @@ class Exporter:
             run.extra |= land_aggregates(
                 self.landing(run, sink, query.name),
                 query,
-                chunk=self.settings.chunk,
+                chunk_length=self.settings.chunk,
                 settled=query.interval.end,
             )
         return ExportResult(run.final, sink.uri)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from genesys_export.chunks import ChunkResult
+from genesys_export.chunks import ChunkResult, ExportKind
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.aggregates import (
@@ -58,19 +58,21 @@ class Landing:
         assert self.run.api is not None
         return self.run.api
 
-    def checkpoint(self, export_kind: str, chunk: Interval, settled: datetime) -> Checkpoint | None:
+    def checkpoint(
+        self, export_kind: ExportKind, interval: Interval, settled: datetime
+    ) -> Checkpoint | None:
         if not self.checkpointed:
             return None
         return Checkpoint(
             dataset=self.dataset,
             export_kind=export_kind,
-            written_until=chunk.end,
-            settled_until=min(chunk.end, settled),
+            written_until=interval.end,
+            settled_until=min(interval.end, settled),
             run_id=self.run.run_id,
             updated_at=datetime.now(UTC),
         )
 
-    def write(self, export_kind: str, settled: datetime) -> Callable[[ChunkResult], None]:
+    def write(self, export_kind: ExportKind, settled: datetime) -> Callable[[ChunkResult], None]:
         def write(result: ChunkResult) -> None:
             write_chunk(
                 self.run,
@@ -87,18 +89,18 @@ class Landing:
 def land_details(
     landing: Landing,
     endpoint: JobEndpoint,
-    window: Interval,
+    interval: Interval,
     producer: Producer,
     *,
-    chunk: timedelta,
+    chunk_length: timedelta,
 ) -> dict[str, Any]:
     """A details export up to the data-availability date; returns what it covered."""
     run = landing.run
     availability = data_availability(landing.api, endpoint)
-    clipped = window.clip(availability)
-    if clipped is None or clipped.end < window.end:
-        run.warnings.append(not_available(landing.dataset, window, availability))
-    chunks = clipped.split(chunk) if clipped else []
+    clipped = interval.clip(availability)
+    if clipped is None or clipped.end < interval.end:
+        run.warnings.append(not_available(landing.dataset, interval, availability))
+    chunks = clipped.split(chunk_length) if clipped else []
     settled = settled_cutoff(availability, run.extracted_at, landing.lookback)
     ctx = RunContext(run.run_id, run.extracted_at, settled_before=settled)
     run.progress.start(landing.dataset, len(chunks))
@@ -118,18 +120,18 @@ def land_details(
 
 
 def land_aggregates(
-    landing: Landing, query: AggregateQuery, *, chunk: timedelta, settled: datetime
+    landing: Landing, query: AggregateQuery, *, chunk_length: timedelta, settled: datetime
 ) -> dict[str, Any]:
     run = landing.run
     limits = read_limits(landing.api)
     check_complexity(query, limits)
-    chunks = plan_chunks(query, limits, chunk)
+    chunks = plan_chunks(query, limits, chunk_length)
     ctx = RunContext(run.run_id, run.extracted_at)
     run.progress.start(landing.dataset, len(chunks))
     run_chunks(
         chunks,
         AggregateProducer(landing.api, run.event, ctx, query),
-        landing.write("conversation_aggregates", settled),
+        landing.write(ExportKind.CONVERSATION_AGGREGATES, settled),
         concurrency=landing.concurrency,
         stop=landing.api.stop,
     )
@@ -170,12 +172,12 @@ def land_reports(
             )
             ctx = RunContext(run.run_id, run.extracted_at)
             with report_chunk(request, file, options, ctx, partial=partial) as result:
-                landing.write("reporting_export", settled)(result)
+                landing.write(ExportKind.REPORTING_EXPORT, settled)(result)
     return {"report_exports": len(requests)}
 
 
-def not_available(dataset: str, window: Interval, availability: datetime) -> str:
-    rest = Interval(max(window.start, availability), window.end)
+def not_available(dataset: str, interval: Interval, availability: datetime) -> str:
+    rest = Interval(max(interval.start, availability), interval.end)
     return (
         f"{dataset}: {rest.iso()} is past the data-availability date "
         f"{availability.isoformat()} and was not exported; rerun later for it"

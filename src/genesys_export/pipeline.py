@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from genesys_export.audit import AuditLog
-from genesys_export.chunks import ChunkResult, ChunkTable, Replacement
+from genesys_export.chunks import ChunkResult, ChunkTable, ExportKind, Replacement
 from genesys_export.errors import GenesysExportError
 from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
@@ -130,7 +130,7 @@ def write_chunk(
     result: ChunkResult,
     *,
     dataset: str,
-    export_kind: str,
+    export_kind: ExportKind,
     checkpoint: Checkpoint | None,
 ) -> None:
     """Validate, then write one chunk and its checkpoint in one sink transaction.

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from genesys_export.chunks import ExportKind
 from genesys_export.config import Secret
 from genesys_export.datasets import (
     AggregatesDataset,
@@ -49,10 +50,10 @@ from genesys_export.state import Checkpoint
 log = logging.getLogger(__name__)
 
 EXPORT_KINDS = {
-    "conversations": "conversation_details",
-    "users": "user_details",
-    "aggregates": "conversation_aggregates",
-    "report": "reporting_export",
+    "conversations": ExportKind.CONVERSATION_DETAILS,
+    "users": ExportKind.USER_DETAILS,
+    "aggregates": ExportKind.CONVERSATION_AGGREGATES,
+    "report": ExportKind.REPORTING_EXPORT,
 }
 
 
@@ -116,7 +117,7 @@ def _sync_dataset(ex: Exporter, run: Run, sink: Sink, name: str, ds: Dataset) ->
         checkpointed=True,
     )
     rows_before, files_before = dict(run.rows), dict(run.files)
-    info = _land(ex, landing, ds, start, chunk=ds.chunk or ex.settings.chunk)
+    info = _land(ex, landing, ds, start, chunk_length=ds.chunk or ex.settings.chunk)
     info |= {
         "resumed_from": start.isoformat(),
         "checkpoint_before": checkpoint.written_until.isoformat() if checkpoint else None,
@@ -135,7 +136,7 @@ def _sync_dataset(ex: Exporter, run: Run, sink: Sink, name: str, ds: Dataset) ->
 
 
 def _land(
-    ex: Exporter, landing: Landing, ds: Dataset, start: datetime, *, chunk: timedelta
+    ex: Exporter, landing: Landing, ds: Dataset, start: datetime, *, chunk_length: timedelta
 ) -> dict[str, Any]:
     api = landing.api
     if isinstance(ds, ConversationsDataset | UsersDataset):
@@ -148,12 +149,14 @@ def _land(
             if isinstance(ds, ConversationsDataset)
             else ex.user_producer(ds.user_ids)
         )
-        return land_details(landing, endpoint, Interval(start, availability), producer, chunk=chunk)
+        return land_details(
+            landing, endpoint, Interval(start, availability), producer, chunk_length=chunk_length
+        )
     availability = data_availability(api, CONVERSATION_DETAILS)
     settled = settled_cutoff(availability, landing.run.extracted_at, landing.lookback)
     if isinstance(ds, AggregatesDataset):
-        return _land_aggregates(landing, ds, start, availability, settled, chunk)
-    return _land_reports(ex, landing, ds, start, availability, settled, chunk)
+        return _land_aggregates(landing, ds, start, availability, settled, chunk_length)
+    return _land_reports(ex, landing, ds, start, availability, settled, chunk_length)
 
 
 def _aligned(origin: datetime, instant: datetime, step: timedelta) -> datetime:
@@ -167,7 +170,7 @@ def _land_aggregates(
     start: datetime,
     availability: datetime,
     settled: datetime,
-    chunk: timedelta,
+    chunk_length: timedelta,
 ) -> dict[str, Any]:
     step = parse_duration(ds.granularity, name=f"datasets.{landing.dataset}.granularity")
     if availability <= ds.start:
@@ -187,7 +190,7 @@ def _land_aggregates(
         time_zone=ds.time_zone,
         name=landing.dataset,
     )
-    info = land_aggregates(landing, query, chunk=chunk, settled=settled)
+    info = land_aggregates(landing, query, chunk_length=chunk_length, settled=settled)
     return info | {"data_availability": availability.isoformat()}
 
 
@@ -198,10 +201,11 @@ def _land_reports(
     start: datetime,
     availability: datetime,
     settled: datetime,
-    chunk: timedelta,
+    chunk_length: timedelta,
 ) -> dict[str, Any]:
     """One export per chunk (a day by default): a rerun of a day replaces that day's rows."""
-    begin, end = _aligned(ds.start, start, chunk), _aligned(ds.start, availability, chunk)
+    begin = _aligned(ds.start, start, chunk_length)
+    end = _aligned(ds.start, availability, chunk_length)
     if end <= begin:
         return {"up_to_date": True, "data_availability": availability.isoformat()}
     requests = [
@@ -213,7 +217,7 @@ def _land_reports(
             json.dumps(ds.filter) if ds.filter else None,
             ds.locale,
         )
-        for piece in Interval(begin, end).split_from_start(chunk)
+        for piece in Interval(begin, end).split_from_start(chunk_length)
     ]
     options = csv_options_for(
         requests[0],
@@ -276,7 +280,7 @@ def plan_dataset(
     checkpoint: Checkpoint | None,
     *,
     lookback: timedelta,
-    chunk: timedelta,
+    chunk_length: timedelta,
     now: datetime,
     budget_per_minute: int,
     concurrency: int,
@@ -284,17 +288,17 @@ def plan_dataset(
 ) -> DatasetPlan:
     """What a sync of this dataset would do, computed without calling the API."""
     start = resume_from(ds.start, checkpoint, ds.lookback or lookback)
-    step = ds.chunk or chunk
+    step = ds.chunk or chunk_length
     if start >= now:
         return DatasetPlan(name, ds.kind, None, 0, 0, 0.0)
-    window = Interval(start, now)
-    chunks = len(window.split(step))
+    interval = Interval(start, now)
+    chunks = len(interval.split(step))
     per_chunk = {"conversations": 12, "users": 12, "aggregates": 1, "report": 10}[ds.kind]
     requests = chunks * per_chunk + 1
     waves = -(-chunks // concurrency) if ds.kind != "report" else chunks
     latency = job_latency if ds.kind != "aggregates" else 1.0
     seconds = max(waves * latency, requests / budget_per_minute * 60)
-    return DatasetPlan(name, ds.kind, window, chunks, requests, seconds)
+    return DatasetPlan(name, ds.kind, interval, chunks, requests, seconds)
 
 
 def sync_status(

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from genesys_export.chunks import ChunkResult, Replacement, partition_dates
+from genesys_export.chunks import ChunkResult, ExportKind, Replacement, partition_dates
 from genesys_export.errors import ApiError, ClientError, ConfigError
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
@@ -273,7 +273,7 @@ class AggregateProducer:
             return self._split(interval, exc)
         self.events(
             AuditEvent.JOB_FINISHED,
-            export_kind="conversation_aggregates",
+            export_kind=ExportKind.CONVERSATION_AGGREGATES,
             interval=interval.iso(),
             payload_sha256=body_hash(body),
             correlation_id=response.headers.get("ININ-Correlation-Id"),

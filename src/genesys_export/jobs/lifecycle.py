@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from genesys_export.chunks import ExportKind
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
@@ -49,7 +50,7 @@ class JobState(StrEnum):
 class JobEndpoint:
     """Where one export kind's jobs live."""
 
-    export_kind: str
+    export_kind: ExportKind
     base: str  # e.g. /api/v2/analytics/conversations/details/jobs
 
     @property
@@ -58,9 +59,9 @@ class JobEndpoint:
 
 
 CONVERSATION_DETAILS = JobEndpoint(
-    "conversation_details", "/api/v2/analytics/conversations/details/jobs"
+    ExportKind.CONVERSATION_DETAILS, "/api/v2/analytics/conversations/details/jobs"
 )
-USER_DETAILS = JobEndpoint("user_details", "/api/v2/analytics/users/details/jobs")
+USER_DETAILS = JobEndpoint(ExportKind.USER_DETAILS, "/api/v2/analytics/users/details/jobs")
 
 
 class JobLatency:

@@ -26,7 +26,7 @@ import httpx
 import pyarrow as pa
 
 from genesys_export import redact
-from genesys_export.chunks import ChunkResult, Replacement, StreamChecks
+from genesys_export.chunks import ChunkResult, ExportKind, Replacement, StreamChecks
 from genesys_export.errors import JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
@@ -82,7 +82,7 @@ def submit_export(api: Api, request: ReportRequest, events: Events) -> dict[str,
     entity: dict[str, Any] = response.json()
     events(
         AuditEvent.JOB_SUBMITTED,
-        export_kind="reporting_export",
+        export_kind=ExportKind.REPORTING_EXPORT,
         job_id=entity.get("id"),
         run_id_server=entity.get("runId"),
         view_type=request.view_type,

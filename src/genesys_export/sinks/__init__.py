@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from genesys_export.config import DEFAULT_DEST
 from genesys_export.errors import ConfigError, LockHeld, SinkError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DEST", "audit_path_for", "open_sink", "redact_uri"]
 
-DEFAULT_DEST = "duckdb:///genesys_export.duckdb"
 AUDIT_FILE = "genesys-export-audit.jsonl"
 ACCEPTED_FORMS = (
     "duckdb:///file.duckdb (relative) or duckdb:////abs/file.duckdb, "
