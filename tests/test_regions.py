@@ -4,7 +4,7 @@ from genesys_export.errors import ConfigError
 from genesys_export.regions import REGIONS, resolve_region
 from tests.shared import contract_json
 
-# The contract's table (CONTRACT.md §1.1), written out so the test runs without ../shared.
+# The region table of the API contract, written out so the test runs without ../shared.
 EXPECTED = {
     "us-east-1": "mypurecloud.com",
     "us-east-2": "use2.us-gov-pure.cloud",

@@ -1,8 +1,9 @@
 """The command line: a thin skin over the library.
 
 Every command parses options, calls one library function and prints. Expected errors
-(GenesysExportError) print one line and exit with the code PRODUCT.md documents; `-v`
-adds the details.
+(GenesysExportError) print one line and exit with their class's `exit_code` (2 usage or
+configuration, 3 authentication or permission, 4 API or job, 5 destination, 6
+reconciliation, 130 interrupted); `-v` adds the details.
 """
 
 from __future__ import annotations

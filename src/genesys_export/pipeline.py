@@ -229,11 +229,10 @@ def stage_tables(
 def prefer_lean_allocator() -> None:
     """Arrow buffers from jemalloc (where pyarrow has it, else malloc), not mimalloc.
 
-    A run allocates and frees about a page of Arrow buffers per results page. Over a
-    200,000-conversation run mimalloc's and malloc's footprints keep growing (fragmentation)
-    while jemalloc's stays flat, about 100 MB lower, at the same speed
-    (bench/conversations.py). The CLI calls this at start; ARROW_DEFAULT_MEMORY_POOL, when
-    set, wins.
+    A run allocates and frees about a page of Arrow buffers per results page. Over a long
+    run mimalloc's and malloc's footprints keep growing (fragmentation) while jemalloc's
+    stays flat at the same speed (measured with bench/conversations.py; figures in the
+    README). The CLI calls this at start; ARROW_DEFAULT_MEMORY_POOL, when set, wins.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return

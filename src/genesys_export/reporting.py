@@ -26,8 +26,8 @@ from genesys_export.errors import ConfigError
 from genesys_export.intervals import Interval, parse_duration, parse_interval
 from genesys_export.transform.report_csv import CsvOptions
 
-# ReportingExportJobRequest.viewType, all 137 values of SDK 269.0.0 (CONTRACT.md §2.2).
-# Embedded because the contract folder is not shipped; the API adds values over time.
+# ReportingExportJobRequest.viewType: all 137 values of the official Python SDK 269.0.0.
+# The API adds values over time.
 VIEW_TYPES: tuple[str, ...] = (
     "QUEUE_PERFORMANCE_SUMMARY_VIEW",
     "QUEUE_PERFORMANCE_DETAIL_VIEW",

@@ -1,4 +1,4 @@
-"""The analytics vocabulary of conversation aggregates, from CONTRACT.md §5.1.
+"""The analytics vocabulary of conversation aggregates (API v2, official SDK 269.0.0).
 
 GROUP_BY_DIMENSIONS: the 84 `groupBy` (and filter predicate) dimensions; METRICS: the 82
 `metrics` names. Checked before a query is sent, so a typo costs no request.

@@ -45,7 +45,7 @@ _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 class AggregateLimits:
     """How big one aggregate query may be.
 
-    Genesys does not publish these numbers (CONTRACT.md §6.2); the defaults are ours and
+    Genesys does not publish these numbers; the defaults are ours and
     conservative, and the org's limits endpoint overrides them when it answers.
     """
 

@@ -1,6 +1,6 @@
 """Reporting (view) exports: submit, track by listing, download safely, land as a table.
 
-The real flow (CONTRACT.md §2): POST /api/v2/analytics/reporting/exports; there is no
+The real flow of Genesys Cloud API v2: POST /api/v2/analytics/reporting/exports; there is no
 get-by-id, so the export is found by id in the paged listing; when COMPLETED its
 `downloadUrl` leads, through the Downloads API's redirect, to a pre-signed URL on another
 host. The bearer token goes only to the API host: the pre-signed URL is fetched by a client

@@ -1,7 +1,7 @@
 """Generates one UTC day of conversations, deterministic from (seed, day).
 
-The model follows CONTRACT.md §3.5: conversation -> participants -> sessions -> segments +
-metrics. Stories generated (shares are per conversation, roughly):
+The model is that of analytics conversation details: conversation -> participants ->
+sessions -> segments + metrics. Stories generated (shares are per conversation, roughly):
 
 * inbound voice: customer + IVR (a few end there, self-served) + ACD + agent; some callers
   abandon in queue; some calls ring an agent who does not answer first (tNotResponding);

@@ -4,7 +4,7 @@ Internally the simulator counts time in integer epoch milliseconds (UTC): it is 
 analytics API exposes (millisecond timestamps, `t*` metrics in ms) and it keeps the
 generator cheap. This module converts between that and the strings on the wire.
 
-Formats (CONTRACT.md §0 "Dates"):
+Formats of API v2 dates:
 
 * instants are written `2024-05-01T13:45:10.123Z` (always UTC, always milliseconds);
   instants are read with or without fraction, with `Z`, an offset, or no zone (= UTC);

@@ -1,7 +1,7 @@
 """The one exception the request handlers raise: an API error with its ErrorBody parts.
 
-Codes and message templates are the generic `x-inin-error-codes` of CONTRACT.md §6.3;
-analytics-specific codes are UNVERIFIED there, so the simulator uses the generic ones
+Codes and message templates are the generic `x-inin-error-codes` of API v2; Genesys
+documents no analytics-specific codes, so the simulator uses the generic ones
 (`bad.request`, `invalid.value`, ...) with messages that say what to change.
 """
 
