@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from genesys_export.errors import ConfigError
-from genesys_export.transform import schemas
+from genesys_export.transform import names, schemas
 from genesys_export.transform.tables import UTC_MS
 
 RUN = ["_extra", "_run_id", "_extracted_at", "_settled"]
@@ -15,11 +15,12 @@ RUN = ["_extra", "_run_id", "_extracted_at", "_settled"]
 def test_snake_case_of_api_names() -> None:
     """API names become snake_case, runs of capitals and digits included."""
     assert (
-        schemas.snake("mediaStatsMinConversationRFactor") == "media_stats_min_conversation_r_factor"
+        names.snake_case("mediaStatsMinConversationRFactor")
+        == "media_stats_min_conversation_r_factor"
     )
-    assert schemas.snake("q850ResponseCodes") == "q850_response_codes"
-    assert schemas.snake("oTotalScore") == "o_total_score"
-    assert schemas.snake("p95") == "p95"
+    assert names.snake_case("q850ResponseCodes") == "q850_response_codes"
+    assert names.snake_case("oTotalScore") == "o_total_score"
+    assert names.snake_case("p95") == "p95"
 
 
 def test_keys_partitions_and_trailing_columns() -> None:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesys_export.errors import SchemaMismatch
-from genesys_export.transform import schemas as s
+from genesys_export.transform import models, names, pages, unknown
 from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec, with_run_columns
 
 WHAT = "conversation aggregates response"
@@ -34,7 +34,7 @@ def aggregate_table(
 
     Raises SchemaMismatch naming the member when the response does not fit the contract.
     """
-    parsed = s.read_page(response, s.aggregate_page(group_by), what=WHAT)
+    parsed = pages.read_page(response, models.aggregate_page(group_by), what=WHAT)
     results = parsed.records("results")
     data = results.field("data")
     buckets = pc.list_flatten(data)
@@ -44,10 +44,11 @@ def aggregate_table(
     result = pc.take(bucket_result, rows["bucket"])
     group = results.field("group")
     for dimension in group_by:
-        columns[s.snake(dimension)] = pc.take(pc.fill_null(group.field(dimension), ""), result)
+        values = pc.fill_null(group.field(dimension), "")
+        columns[names.snake_case(dimension)] = pc.take(values, result)
     columns["granularity"] = pa.repeat(pa.scalar(granularity), len(result))
     columns["metric"], columns["qualifier"] = rows["metric"], rows["qualifier"]
-    columns |= s.record_columns(rows["stats"], s.STATISTICAL_SUMMARY)
+    columns |= names.record_columns(rows["stats"], models.STATISTICAL_SUMMARY)
     columns["_extra"] = _extra(parsed, group_by, rows, bucket_result)
     body = pa.schema(list(spec.schema)[:-2])  # all but _run_id, _extracted_at
     if missing := [name for name in body.names if name not in columns]:
@@ -81,7 +82,7 @@ def _metric_rows(buckets: pa.StructArray) -> dict[str, pa.Array]:
 
 
 def _interval_columns(
-    parsed: s.ParsedPage, buckets: pa.StructArray, bucket: pa.Array
+    parsed: pages.ParsedPage, buckets: pa.StructArray, bucket: pa.Array
 ) -> dict[str, pa.Array]:
     """interval_start / interval_end (UTC) of each row's bucket, from `start/end` strings."""
     intervals = buckets.field("interval")
@@ -98,7 +99,7 @@ def _interval_columns(
     }
 
 
-def _bad_interval(parsed: s.ParsedPage) -> str:
+def _bad_interval(parsed: pages.ParsedPage) -> str:
     """Where the first unreadable bucket interval is (slow path: only when one is)."""
     for i, result in enumerate(parsed.document.get("results") or ()):
         for j, bucket in enumerate((result or {}).get("data") or ()):
@@ -114,7 +115,7 @@ def _bad_interval(parsed: s.ParsedPage) -> str:
 
 
 def _extra(
-    parsed: s.ParsedPage,
+    parsed: pages.ParsedPage,
     group_by: Sequence[str],
     rows: dict[str, pa.Array],
     bucket_result: pa.Array,
@@ -123,22 +124,22 @@ def _extra(
 
     Dimensions in a result's `group` that were not requested come under `"group"`.
     """
-    container = s.aggregate_container(group_by)
+    container = models.aggregate_container(group_by)
     levels = (
         (("results",), container, ("data",)),
-        (("results", "data"), s.STATISTICAL_RESPONSE, _BUCKET_CHILDREN),
-        (("results", "data", "metrics"), s.AGGREGATE_METRIC, ()),
-        (("results", "data", "views"), s.AGGREGATE_VIEW, ()),
+        (("results", "data"), models.STATISTICAL_RESPONSE, _BUCKET_CHILDREN),
+        (("results", "data", "metrics"), models.AGGREGATE_METRIC, ()),
+        (("results", "data", "views"), models.AGGREGATE_VIEW, ()),
     )
     if parsed.complete and not any(
-        s.has_unknown(parsed.parsed_at(*path), model, skip) for path, model, skip in levels
+        unknown.has_unknown(parsed.parsed_at(*path), model, skip) for path, model, skip in levels
     ):
         return pa.nulls(len(rows["bucket"]), pa.string())
     found = [
-        [s.unknown_members(obj, model, skip) for obj in parsed.objects(*path)]
+        [unknown.unknown_members(obj, model, skip) for obj in parsed.objects(*path)]
         for path, model, skip in levels
     ]
-    return s.json_column(_merged(found, rows, bucket_result))
+    return unknown.json_column(_merged(found, rows, bucket_result))
 
 
 def _merged(

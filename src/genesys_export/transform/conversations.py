@@ -1,7 +1,7 @@
 """Conversation-details results pages -> the six conversation tables, column by column.
 
 A page is parsed once by `pyarrow.json` and cast to the contract's nested types
-(`schemas.read_page`); each level (conversations, participants, sessions, segments, metrics)
+(`pages.read_page`); each level (conversations, participants, sessions, segments, metrics)
 is a `list_flatten` of its parent's array, and a child row finds its conversation through
 `list_parent_indices` + `take`. No Python code runs per row unless a page carries members the
 contract lacks, or attribute values the JSON reader would have taken for dates.
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesys_export.errors import SchemaMismatch
-from genesys_export.transform import schemas as s
+from genesys_export.transform import models, names, pages, schemas, unknown
 from genesys_export.transform.tables import RunContext, TableSpec, run_columns, settled_flags
 
 WHAT = "conversation details page"
@@ -27,14 +27,15 @@ _SESSION_CHILDREN = ("segments", "metrics")
 # Columns every child row takes from its conversation.
 _INHERITED = ("conversation_id", "conversation_start", "_settled")
 # Per-model work done once here, not per page (pyarrow types are slow to build and to hash).
-_CONVERSATION_KNOWN = s.known_members(s.CONVERSATION, _CONVERSATION_CHILDREN)
-_PARTICIPANT_KNOWN = s.known_members(s.PARTICIPANT, _PARTICIPANT_CHILDREN)
-_SESSION_KNOWN = s.known_members(s.SESSION, _SESSION_CHILDREN)
+_CONVERSATION_KNOWN = models.known_members(models.CONVERSATION, _CONVERSATION_CHILDREN)
+_PARTICIPANT_KNOWN = models.known_members(models.PARTICIPANT, _PARTICIPANT_CHILDREN)
+_SESSION_KNOWN = models.known_members(models.SESSION, _SESSION_CHILDREN)
 _FLOW_COLUMNS = tuple(
-    f.name if f.name.startswith("flow_") else f"flow_{f.name}" for f in s.snake_type(s.FLOW)
+    f.name if f.name.startswith("flow_") else f"flow_{f.name}"
+    for f in names.snake_type(models.FLOW)
 )
 _BODY_COLUMNS = {  # each table's columns but the run columns (_run_id, _extracted_at, _settled)
-    spec.name: tuple(spec.schema.names[:-3]) for spec in s.CONVERSATION_TABLES
+    spec.name: tuple(spec.schema.names[:-3]) for spec in schemas.CONVERSATION_TABLES
 }
 
 
@@ -63,22 +64,24 @@ def conversation_tables(page: bytes, ctx: RunContext) -> ConversationPage:
 
     Raises SchemaMismatch naming the member when a record does not fit the contract.
     """
-    parsed = s.read_page(page, s.CONVERSATION_PAGE, what=WHAT)
+    parsed = pages.read_page(page, models.CONVERSATION_PAGE, what=WHAT)
     columns = _conversation_columns(parsed, ctx)
-    conversations = _table(s.CONVERSATIONS, columns, ctx)
+    conversations = _table(schemas.CONVERSATIONS, columns, ctx)
     inherited = {name: columns[name] for name in _INHERITED}
     rows = _arange(conversations.num_rows)
     top = _Level(parsed.records("conversations"), rows, rows, ("conversations",))
     participants = _child(top, "participants")
     sessions = _child(participants, "sessions")
     tables = {
-        s.CONVERSATIONS.name: conversations,
-        s.PARTICIPANTS.name: _participants(parsed, participants, inherited, ctx),
-        s.PARTICIPANT_ATTRIBUTES.name: _attributes(parsed, participants, inherited, ctx),
-        s.SESSIONS.name: _sessions(parsed, sessions, participants, inherited, ctx),
-        s.SEGMENTS.name: _indexed(parsed, sessions, "segments", s.SEGMENTS, inherited, ctx),
-        s.SESSION_METRICS.name: _indexed(
-            parsed, sessions, "metrics", s.SESSION_METRICS, inherited, ctx
+        schemas.CONVERSATIONS.name: conversations,
+        schemas.PARTICIPANTS.name: _participants(parsed, participants, inherited, ctx),
+        schemas.PARTICIPANT_ATTRIBUTES.name: _attributes(parsed, participants, inherited, ctx),
+        schemas.SESSIONS.name: _sessions(parsed, sessions, participants, inherited, ctx),
+        schemas.SEGMENTS.name: _indexed(
+            parsed, sessions, "segments", schemas.SEGMENTS, inherited, ctx
+        ),
+        schemas.SESSION_METRICS.name: _indexed(
+            parsed, sessions, "metrics", schemas.SESSION_METRICS, inherited, ctx
         ),
     }
     return ConversationPage(
@@ -89,14 +92,14 @@ def conversation_tables(page: bytes, ctx: RunContext) -> ConversationPage:
     )
 
 
-def _conversation_columns(parsed: s.ParsedPage, ctx: RunContext) -> dict[str, pa.Array]:
+def _conversation_columns(parsed: pages.ParsedPage, ctx: RunContext) -> dict[str, pa.Array]:
     """The columns of the `conversations` table, by name."""
     records = parsed.records("conversations")
-    columns = s.record_columns(records, _CONVERSATION_KNOWN)
+    columns = names.record_columns(records, _CONVERSATION_KNOWN)
     _require(columns, "conversation_id", "a conversation has no conversationId")
     _require(columns, "conversation_start", "a conversation has no conversationStart")
-    columns["_extra"] = s.extra_column(
-        parsed, records, s.CONVERSATION, ("conversations",), skip=_CONVERSATION_CHILDREN
+    columns["_extra"] = unknown.extra_column(
+        parsed, records, models.CONVERSATION, ("conversations",), skip=_CONVERSATION_CHILDREN
     )
     columns["_settled"] = settled_flags(columns["conversation_end"], ctx)
     return columns
@@ -111,38 +114,38 @@ def _child(parent: _Level, member: str) -> _Level:
 
 
 def _participants(
-    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
+    parsed: pages.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
 ) -> pa.Table:
     columns = _inherit(inherited, level.conversation)
-    columns |= s.record_columns(level.records, _PARTICIPANT_KNOWN)
+    columns |= names.record_columns(level.records, _PARTICIPANT_KNOWN)
     _require(columns, "participant_id", "a participant has no participantId")
-    columns["_extra"] = s.extra_column(
-        parsed, level.records, s.PARTICIPANT, level.path, skip=_PARTICIPANT_CHILDREN
+    columns["_extra"] = unknown.extra_column(
+        parsed, level.records, models.PARTICIPANT, level.path, skip=_PARTICIPANT_CHILDREN
     )
-    return _table(s.PARTICIPANTS, columns, ctx)
+    return _table(schemas.PARTICIPANTS, columns, ctx)
 
 
 def _sessions(
-    parsed: s.ParsedPage,
+    parsed: pages.ParsedPage,
     level: _Level,
     owners: _Level,
     inherited: dict[str, pa.Array],
     ctx: RunContext,
 ) -> pa.Table:
     columns = _inherit(inherited, level.conversation)
-    columns |= s.record_columns(level.records, _SESSION_KNOWN)
+    columns |= names.record_columns(level.records, _SESSION_KNOWN)
     _require(columns, "session_id", "a session has no sessionId")
     columns["participant_id"] = pc.take(owners.records.field("participantId"), level.owner)
     flow = columns.pop("flow").flatten()
     columns.update(zip(_FLOW_COLUMNS, flow, strict=True))
-    columns["_extra"] = s.extra_column(
-        parsed, level.records, s.SESSION, level.path, skip=_SESSION_CHILDREN
+    columns["_extra"] = unknown.extra_column(
+        parsed, level.records, models.SESSION, level.path, skip=_SESSION_CHILDREN
     )
-    return _table(s.SESSIONS, columns, ctx)
+    return _table(schemas.SESSIONS, columns, ctx)
 
 
 def _indexed(
-    parsed: s.ParsedPage,
+    parsed: pages.ParsedPage,
     sessions: _Level,
     member: str,
     spec: TableSpec,
@@ -150,20 +153,20 @@ def _indexed(
     ctx: RunContext,
 ) -> pa.Table:
     """Segments or metrics: rows keyed by their session and their position in its array."""
-    model = s.SEGMENT if member == "segments" else s.SESSION_METRIC
+    model = models.SEGMENT if member == "segments" else models.SESSION_METRIC
     lists = sessions.records.field(member)
     owners = pc.list_parent_indices(lists)
     records = pc.list_flatten(lists)
     columns = _inherit(inherited, pc.take(sessions.conversation, owners))
-    columns |= s.record_columns(records, model)
+    columns |= names.record_columns(records, model)
     columns["session_id"] = pc.take(sessions.records.field("sessionId"), owners)
     columns[spec.key[-1]] = _positions(lists, owners)
-    columns["_extra"] = s.extra_column(parsed, records, model, (*sessions.path, member))
+    columns["_extra"] = unknown.extra_column(parsed, records, model, (*sessions.path, member))
     return _table(spec, columns, ctx)
 
 
 def _attributes(
-    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
+    parsed: pages.ParsedPage, level: _Level, inherited: dict[str, pa.Array], ctx: RunContext
 ) -> pa.Table:
     """Participant `attributes` maps, one row per (participant, name)."""
     attributes = level.records.field("attributes")
@@ -176,7 +179,7 @@ def _attributes(
     columns["participant_id"] = pc.take(level.records.field("participantId"), owner)
     columns["name"], columns["value"] = names, values
     columns["_extra"] = pa.nulls(len(names), pa.string())
-    return _table(s.PARTICIPANT_ATTRIBUTES, columns, ctx)
+    return _table(schemas.PARTICIPANT_ATTRIBUTES, columns, ctx)
 
 
 def _unpivot(attributes: pa.StructArray) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -199,7 +202,7 @@ def _unpivot(attributes: pa.StructArray) -> tuple[pa.Array, pa.Array, pa.Array]:
 
 
 def _attributes_from_objects(
-    parsed: s.ParsedPage, level: _Level, inherited: dict[str, pa.Array]
+    parsed: pages.ParsedPage, level: _Level, inherited: dict[str, pa.Array]
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """The slow path: attribute maps read from the page's Python objects, checked as strings."""
     triples = [

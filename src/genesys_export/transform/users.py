@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesys_export.errors import SchemaMismatch
-from genesys_export.transform import schemas as s
+from genesys_export.transform import models, names, pages, schemas, unknown
 from genesys_export.transform.tables import (
     SETTLED_FIELD,
     RunContext,
@@ -25,8 +25,8 @@ from genesys_export.transform.tables import (
 WHAT = "user details page"
 _INTERVALS = ("primaryPresence", "routingStatus")
 _TABLES = {
-    "primaryPresence": (s.USER_PRESENCE, s.PRESENCE_RECORD),
-    "routingStatus": (s.USER_ROUTING_STATUS, s.ROUTING_STATUS_RECORD),
+    "primaryPresence": (schemas.USER_PRESENCE, models.PRESENCE_RECORD),
+    "routingStatus": (schemas.USER_ROUTING_STATUS, models.ROUTING_STATUS_RECORD),
 }
 
 
@@ -44,7 +44,7 @@ def user_tables(page: bytes, ctx: RunContext) -> UserPage:
 
     Raises SchemaMismatch naming the member when a record does not fit the contract.
     """
-    parsed = s.read_page(page, s.USER_PAGE, what=WHAT)
+    parsed = pages.read_page(page, models.USER_PAGE, what=WHAT)
     users = parsed.records("userDetails")
     if users.field("userId").null_count:
         raise SchemaMismatch(f"{WHAT}: a user detail has no userId; every record needs one")
@@ -59,7 +59,7 @@ def user_tables(page: bytes, ctx: RunContext) -> UserPage:
 
 
 def _intervals(
-    parsed: s.ParsedPage,
+    parsed: pages.ParsedPage,
     users: pa.StructArray,
     member: str,
     spec: TableSpec,
@@ -69,7 +69,7 @@ def _intervals(
     """One row per interval record in each user's `member` array."""
     lists = users.field(member)
     owner = pc.list_parent_indices(lists)
-    columns = s.record_columns(pc.list_flatten(lists), model)
+    columns = names.record_columns(pc.list_flatten(lists), model)
     columns["user_id"] = pc.take(users.field("userId"), owner)
     body = pa.schema(list(spec.schema)[:-3])  # all but _run_id, _extracted_at, _settled
     _require(columns, body, member)
@@ -91,21 +91,23 @@ def _require(columns: dict[str, pa.Array], body: pa.Schema, member: str) -> None
         raise SchemaMismatch(f"{WHAT}: a {member} record of user {user} has no {field.name}")
 
 
-def _extra(parsed: s.ParsedPage, member: str, owner: pa.Array) -> pa.Array:
+def _extra(parsed: pages.ParsedPage, member: str, owner: pa.Array) -> pa.Array:
     """Unknown members of each record, with its user detail's own under `"userDetail"`."""
     model = _TABLES[member][1]
     path = ("userDetails", member)
     all_known = parsed.complete and not (
-        s.has_unknown(parsed.parsed_at(*path), model)
-        or s.has_unknown(parsed.parsed_at("userDetails"), s.USER_DETAIL, _INTERVALS)
+        unknown.has_unknown(parsed.parsed_at(*path), model)
+        or unknown.has_unknown(parsed.parsed_at("userDetails"), models.USER_DETAIL, _INTERVALS)
     )
     if all_known:
         return pa.nulls(len(owner), pa.string())
-    users = [s.unknown_members(u, s.USER_DETAIL, _INTERVALS) for u in parsed.objects(path[0])]
+    users = [
+        unknown.unknown_members(u, models.USER_DETAIL, _INTERVALS) for u in parsed.objects(path[0])
+    ]
     found = []
     for record, user in zip(parsed.objects(*path), owner.to_pylist(), strict=True):
-        extra = s.unknown_members(record, model) or {}
+        extra = unknown.unknown_members(record, model) or {}
         if users[user]:
             extra["userDetail"] = users[user]
         found.append(extra or None)
-    return s.json_column(found)
+    return unknown.json_column(found)
