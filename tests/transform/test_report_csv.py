@@ -6,11 +6,11 @@ import pyarrow as pa
 import pytest
 
 from genesys_export.errors import ConfigError, SchemaMismatch
+from genesys_export.transform.csv_columns import column_name
 from genesys_export.transform.report_csv import (
     CsvOptions,
     ReportStream,
     read_report,
-    snake_case,
 )
 from genesys_export.transform.tables import RunContext
 from genesys_export.validate import validate_table
@@ -313,7 +313,7 @@ def test_identifier_columns_stay_strings(tmp_path: Path) -> None:
     ],
 )
 def test_snake_case(header: str, name: str) -> None:
-    assert snake_case(header) == name
+    assert column_name(header) == name
 
 
 def test_repeated_and_empty_headers_get_unique_names(tmp_path: Path) -> None:

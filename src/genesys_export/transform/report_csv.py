@@ -7,28 +7,8 @@ release the GIL) by rules this module owns:
 
 * An empty field is null. A summary row (first cell `Total`, `Totals` or `Summary`, any
   case; or the file's last row when `summary_last_row`) is removed and counted.
-* Column names become snake_case, unique: `Avg Handle` -> avg_handle, `% Answered` ->
-  pct_answered, a leading digit gets `col_`, a repeat gets `_2`. `column_map` renames
-  (keyed by the header as written or by its snake_case name).
-* Types, first rule that applies:
-  1. `type_overrides[name]`;
-  2. a name that identifies rather than measures stays a string: last word `id`, `ids` or
-     `uuid`, or a word `name`, `dnis`, `ani`, `phone`, `email`, `address`, `extension`;
-  3. the non-empty values of the first block (summary rows excluded) decide:
-     all `true`/`false` -> bool; all `h:mm:ss` or `1h 02m 03s` -> duration; all one
-     date-time layout (ISO-8601 with or without offset, or the locale's `5/1/2024 1:30 PM`,
-     `01.05.2024 13:30`, ...) -> timestamp; all integers in the locale's grouping, without
-     leading zeros -> int64, or float64 when the name says ratio (`avg`, `pct`, `percent`,
-     `rate`, `ratio`, `level`, `score`); all decimals -> float64; anything else, or no
-     value at all, -> string.
-  A later value that does not fit raises SchemaMismatch naming its line and column; pin
-  the column with `type_overrides`.
-* Values: durations (`26:03:10`, `1:02:03.5`, `1h 02m 03s`, or plain milliseconds) ->
-  int64 ms (a Seconds-format export stays float64 seconds: request milliseconds); numbers
-  in the locale's separators (en-US `1,234.5`, de-DE `1.234,5`, fr-FR `1 234,5`; a
-  trailing `%` is dropped, the number kept as shown); timestamps, written in the export's
-  time zone unless they carry an offset, -> `timestamp[ms, UTC]` (for the hour repeated
-  by a DST change, see `_Localizer`).
+* Column names and types: `csv_columns`; value parsers: `csv_values`; local times across
+  DST changes: `local_times`; paced reading and error lines: `csv_file`.
 
 Keys: `key_columns` (the view's natural key), or else `_row_number`: the row's 1-based
 position among the file's data rows (summary rows not counted), with `_request_id` when the
@@ -39,32 +19,22 @@ rows as a whole (by period bucket) anyway. Rows whose key columns hold a null ar
 missing key means for its sink. `_run_id`, `_extracted_at` and the caller's extra columns
 (`_request_id`, `_interval_start`, ...) follow the data columns.
 
-Memory: pyarrow's reader would read 32 blocks ahead; `_PacedFile` lets it read only
-`_READ_AHEAD` blocks past the ones parsed. We hold two blocks. Nothing grows with the file.
-
-Errors carry the 1-based physical line: on the (rare) error path the file is re-read with
-the `csv` module, which counts lines, to find where the offending record starts. Errors
+Errors carry the 1-based physical line of the offending record (`csv_file`). They
 surface mid-stream, after earlier batches were yielded: write inside a transaction.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import re
-import threading
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -72,59 +42,34 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from genesys_export.errors import ConfigError, SchemaMismatch
+from genesys_export.transform.csv_columns import ARROW_TYPES, Column, plan_columns
+from genesys_export.transform.csv_file import READ_AHEAD, PacedFile, physical_line
+from genesys_export.transform.csv_values import (
+    NumberParser,
+    Numbers,
+    Unfit,
+    first_unfit,
+    parse_bool,
+    parse_duration,
+)
+from genesys_export.transform.local_times import Localizer, TimestampParser
 from genesys_export.transform.tables import (
     RUN_FIELDS,
-    UTC_MS,
     RunContext,
     TableSpec,
     with_run_columns,
 )
 
-ColumnType = Literal["string", "int64", "float64", "timestamp", "duration", "bool"]
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "timestamp": UTC_MS,
-    "duration": pa.int64(),  # milliseconds
-    "bool": pa.bool_(),
-}
 ROW_NUMBER = "_row_number"
+
+
 _HEADER_BLOCK = 64 << 10
-_READ_AHEAD = 3  # blocks the reader may read past the ones parsed
-_PACE_WAIT = 0.5  # seconds a read waits for the parser; then it reads anyway (a huge record)
-_PERCENT = "[\\s\u00a0\u202f]?%?$"  # an optional (non-breaking) space and percent sign
+
 
 _SUMMARY = r"^\s*(?:totals?|summary)\s*$"
+
+
 _SUMMARY_LEADS = pa.array(["t", "T", "s", "S", " ", "\t", "\n", "\f", "\r"])  # RE2's \s
-_BOOL = r"^(?i:true|false)$"
-_CLOCK = r"^-?\d+:[0-5]\d:[0-5]\d(?:[.,]\d+)?$"
-_WHOLE_CLOCK = r"^\d+:[0-5]\d:[0-5]\d$"
-_HMS = r"^(\d+)h ?([0-5]?\d)m ?([0-5]?\d)s$"  # durationFormat Hms: 1h 02m 03s
-_ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
-_ISO_TZ = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
-_NUMERIC_DATE = r"^\d{1,2}[/.]\d{1,2}[/.]\d{2}(?:\d{2})?\b"
-_FOUR_DIGIT_YEAR = r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}\b"  # strptime's %Y would read "24" as 24 AD
-# strptime layouts tried in order (the longest first: strptime must consume the whole value).
-_MONTH_FIRST: tuple[str, ...] = (
-    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
-    "%m/%d/%Y", "%m/%d/%y %I:%M %p", "%m/%d/%y",
-)  # fmt: skip
-_DAY_FIRST: tuple[str, ...] = (
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
-    "%d.%m.%Y", "%d/%m/%y %H:%M", "%d.%m.%y",
-)  # fmt: skip
-_MONTH_FIRST_LOCALES = frozenset({"en", "en-us", "en-ph", "es-us"})
-_IDENTITY_LAST = frozenset({"id", "ids", "uuid"})
-_IDENTITY_ANY = frozenset({"name", "dnis", "ani", "phone", "email", "address", "extension"})
-_RATIO_WORDS = frozenset({"avg", "average", "pct", "percent", "rate", "ratio", "level", "score"})
-# Languages writing 1.234,5 (CLDR); their regions listed below write 1,234.5 or 1'234.5.
-_COMMA_DECIMAL = frozenset({
-    "de", "fr", "es", "it", "pt", "nl", "ru", "pl", "sv", "da", "nb", "nn", "no", "fi", "cs",
-    "sk", "tr", "hu", "ro", "id", "uk", "el", "bg", "hr", "sl", "sr", "lt", "lv", "et", "ca",
-    "eu", "gl", "vi", "is",
-})  # fmt: skip
-_DOT_DECIMAL_REGIONS = frozenset({"es-mx", "es-us", "de-ch", "it-ch", "de-li"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,19 +116,6 @@ class ReportStats:
     ambiguous_times: int = 0
 
 
-@dataclass(frozen=True)
-class _Column:
-    position: int
-    header: str  # as written in the file
-    name: str
-    kind: ColumnType
-    layout: str | None = None  # timestamps: "iso", "iso_tz" or a strptime format
-
-
-class _Unfit(Exception):
-    """A value does not fit its column's type (pyarrow's casts raise ArrowInvalid instead)."""
-
-
 def read_report(
     path: Path,
     options: CsvOptions,
@@ -207,18 +139,18 @@ class ReportStream:
         self, path: Path, options: CsvOptions, ctx: RunContext, extras: dict[str, pa.Scalar]
     ) -> None:
         self._path, self._options, self._ctx, self._extras = path, options, ctx, extras
-        self._numbers = _Numbers.for_locale(options.locale)
+        self._numbers = Numbers.for_locale(options.locale)
         self._counts: Counter[str] = Counter()
         self._ragged: list[pv.InvalidRow] = []
-        self._localizers: list[_Localizer] = []
+        self._localizers: list[Localizer] = []
         self._iteration: Generator[pa.RecordBatch, None, None] | None = None
         headers = _read_header(path, options)
-        self._file = _PacedFile(path, ahead=_READ_AHEAD)
+        self._file = PacedFile(path, ahead=READ_AHEAD)
         try:
             self._reader = self._open(headers)  # parses the first block: may find a ragged row
             self._pending = self._next_raw()
             sample = self._sample()
-            self._columns = _plan_columns(headers, sample, options, self._numbers)
+            self._columns = plan_columns(headers, sample, options, self._numbers)
             self._converters = [self._converter(c, sample) for c in self._columns]
             self.schema = self._build_schema()
         except BaseException:
@@ -326,7 +258,7 @@ class ReportStream:
         if not self._ragged:
             return SchemaMismatch(f"report CSV {self._path.name} could not be read: {exc}")
         row = self._ragged[0]
-        found = _physical_line(self._path, self._options.delimiter, fields=row.expected_columns)
+        found = physical_line(self._path, self._options.delimiter, fields=row.expected_columns)
         line, actual = found or (f"near record {row.number}", row.actual_columns)
         return SchemaMismatch(
             f"report CSV line {line} has {actual} fields, expected {row.expected_columns}"
@@ -412,7 +344,7 @@ class ReportStream:
 
     def _convert(
         self,
-        column: _Column,
+        column: Column,
         convert: Callable[[pa.Array], pa.Array],
         values: pa.Array,
         first_record: int,
@@ -420,11 +352,11 @@ class ReportStream:
     ) -> pa.Array:
         try:
             return convert(values)
-        except (pa.ArrowInvalid, _Unfit):
+        except (pa.ArrowInvalid, Unfit):
             pass
-        bad = _first_unfit(values, convert)
+        bad = first_unfit(values, convert)
         record = first_record + (positions[bad].as_py() if positions is not None else bad)
-        found = _physical_line(self._path, self._options.delimiter, record=record)
+        found = physical_line(self._path, self._options.delimiter, record=record)
         where = f"line {found[0]}" if found else f"data row {record + 1}"
         shown = str(values[bad].as_py())[:40]
         raise SchemaMismatch(
@@ -434,21 +366,21 @@ class ReportStream:
         )
 
     def _converter(
-        self, column: _Column, sample: pa.RecordBatch | None
+        self, column: Column, sample: pa.RecordBatch | None
     ) -> Callable[[pa.Array], pa.Array]:
         values = sample.column(column.position) if sample is not None else pa.array([], pa.string())
         if column.kind == "int64" or column.kind == "float64":
-            return _NumberParser(self._numbers, ARROW_TYPES[column.kind], values)
+            return NumberParser(self._numbers, ARROW_TYPES[column.kind], values)
         if column.kind == "duration":
             return partial(
-                _parse_duration, numbers=_NumberParser(self._numbers, pa.float64(), values)
+                parse_duration, numbers=NumberParser(self._numbers, pa.float64(), values)
             )
         if column.kind == "bool":
-            return _parse_bool
+            return parse_bool
         if column.kind == "timestamp":
-            localize = _Localizer(self._options.time_zone)
+            localize = Localizer(self._options.time_zone)
             self._localizers.append(localize)
-            return _TimestampParser(column.layout or "iso", localize)
+            return TimestampParser(column.layout or "iso", localize)
         return lambda values: values
 
     def _with_meta_columns(self, data: pa.RecordBatch) -> pa.RecordBatch:
@@ -475,9 +407,6 @@ class ReportStream:
                 raise ValueError(f"extra column {name!r} must start with '_' and be new")
             fields.append(pa.field(name, value.type, nullable=not value.is_valid))
         return pa.schema(fields)
-
-
-# -- header, names and types --------------------------------------------------------------
 
 
 def _parse_options(
@@ -510,372 +439,6 @@ def _read_header(path: Path, options: CsvOptions) -> list[str]:
     raise AssertionError("unreachable: the last block size raises or returns")
 
 
-def snake_case(header: str) -> str:
-    """A column header as a snake_case name: `% Answered` -> pct_answered, `avgHandle` -> ..."""
-    text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
-    text = text.replace("%", " pct ").replace("#", " num ").replace("&", " and ")
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
-    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
-    return f"col_{text}" if text[:1].isdigit() else text
-
-
-def _column_names(headers: list[str], column_map: Mapping[str, str]) -> list[str]:
-    """Unique final names: column_map (by header or snake name), else unique snake_case."""
-    snakes = [snake_case(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
-    unknown = set(column_map) - set(headers) - set(snakes)
-    if unknown:
-        raise SchemaMismatch(
-            f"column_map names {sorted(unknown)}, which the report CSV lacks; "
-            f"its columns are: {', '.join(headers)}"
-        )
-    names: list[str] = []
-    for header, snake in zip(headers, snakes, strict=True):
-        mapped = column_map.get(header, column_map.get(snake))
-        if mapped is None:
-            names.append(snake if snake not in names else _next_free(snake, names))
-        elif mapped in names:
-            raise ConfigError(f"column_map: two columns would be named {mapped!r}")
-        else:
-            names.append(mapped)
-    if any(n.startswith("_") for n in names):
-        raise ConfigError("column_map: names starting with '_' are reserved for added columns")
-    return names
-
-
-def _next_free(name: str, taken: list[str]) -> str:
-    return next(f"{name}_{n}" for n in range(2, len(taken) + 3) if f"{name}_{n}" not in taken)
-
-
-def _plan_columns(
-    headers: list[str], sample: pa.RecordBatch | None, options: CsvOptions, numbers: _Numbers
-) -> list[_Column]:
-    names = _column_names(headers, options.column_map)
-    for label, wanted in (
-        ("type_overrides", set(options.type_overrides)),
-        ("key_columns", set(options.key_columns)),
-    ):
-        if wanted - set(names):
-            raise SchemaMismatch(
-                f"{label} names {sorted(wanted - set(names))}, which the report CSV lacks; "
-                f"its columns are: {', '.join(names)}"
-            )
-    month_first = options.locale.lower() in _MONTH_FIRST_LOCALES
-    columns = []
-    for i, (header, name) in enumerate(zip(headers, names, strict=True)):
-        values = sample.column(i).drop_null() if sample is not None else pa.array([], pa.string())
-        kind, layout = _infer(name, values, numbers, month_first)
-        forced = options.type_overrides.get(name)
-        if forced is not None:
-            kind = forced  # type: ignore[assignment]  # checked by CsvOptions
-            layout = layout or _timestamp_layout(values, month_first)
-        columns.append(_Column(i, header, name, kind, layout))
-    return columns
-
-
-def _infer(
-    name: str, values: pa.Array, numbers: _Numbers, month_first: bool
-) -> tuple[ColumnType, str | None]:
-    """A column's type from its name and its non-empty sample values (module docstring)."""
-    words = name.split("_")
-    if len(values) == 0 or words[-1] in _IDENTITY_LAST or _IDENTITY_ANY & set(words):
-        return "string", None
-    if _all_match(values, _BOOL):
-        return "bool", None
-    if _all_match(values, _CLOCK) or _all_match(values, _HMS):
-        return "duration", None
-    layout = _timestamp_layout(values, month_first)
-    if layout is not None:
-        return "timestamp", layout
-    if _all_match(values, numbers.pattern(integer=True)):
-        return ("float64" if _RATIO_WORDS & set(words) else "int64"), None
-    if _all_match(values, numbers.pattern(integer=False)):
-        return "float64", None
-    return "string", None
-
-
-def _all_match(values: pa.Array, pattern: str) -> bool:
-    """Every non-null value matches; a mismatch among the first 1000 answers early."""
-    if len(values) > 1000 and not pc.all(pc.match_substring_regex(values[:1000], pattern)).as_py():
-        return False
-    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
-
-
-def _timestamp_layout(values: pa.Array, month_first: bool) -> str | None:
-    if len(values) == 0:
-        return None
-    if _all_match(values, _ISO_TZ):
-        return "iso_tz"
-    if _all_match(values, _ISO):
-        return "iso"
-    if not _all_match(values, _NUMERIC_DATE):
-        return None
-    year = "%Y" if _all_match(values, _FOUR_DIGIT_YEAR) else "%y"
-    for layout in _MONTH_FIRST if month_first else _DAY_FIRST:
-        if (
-            year in layout
-            and pc.strptime(values, format=layout, unit="ms", error_is_null=True).null_count == 0
-        ):
-            return layout
-    return None
-
-
-# -- value parsing ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Numbers:
-    """A locale's decimal mark and the digit-group marks it may use."""
-
-    decimal: str
-    grouping: str
-
-    @classmethod
-    def for_locale(cls, locale: str) -> _Numbers:
-        tag = locale.replace("_", "-").lower()
-        if tag.split("-")[0] in _COMMA_DECIMAL and tag not in _DOT_DECIMAL_REGIONS:
-            return cls(",", ". \u00a0\u202f")
-        return cls(".", ",' \u00a0\u202f\u2019")
-
-    def pattern(self, *, integer: bool, marks: str | None = None) -> str:
-        """A whole value in this locale; `marks` narrows the group marks (faster regex)."""
-        group = self.grouping if marks is None else marks.replace("%", "")
-        whole = r"0|[1-9]\d*" + (rf"|[1-9]\d{{0,2}}(?:[{group}]\d{{3}})+" if group else "")
-        if integer:
-            return rf"^-?(?:{whole})$"
-        point = re.escape(self.decimal)
-        number = rf"^-?(?:(?:{whole})(?:{point}\d+)?|{point}\d+)(?:[eE][-+]?\d+)?"
-        return number + _PERCENT
-
-    def marks_in(self, values: pa.Array) -> str:
-        """The group marks and `%` that occur in `values`."""
-        return "".join(
-            m for m in self.grouping + "%" if pc.any(pc.match_substring(values, m)).as_py()
-        )
-
-
-class _NumberParser:
-    """One numeric column: text in the locale -> int64 or float64.
-
-    The common case, no group marks, is one cast. Otherwise the values are first checked
-    against the locale's grouping (so en-US `1,5` or de-DE `1.5` is an error, not 15), then
-    the marks are removed. Which marks occur is learnt from the sample and widened on demand.
-    """
-
-    def __init__(self, numbers: _Numbers, target: pa.DataType, sample: pa.Array) -> None:
-        self._numbers, self._target = numbers, target
-        self._marks = numbers.marks_in(sample)
-        self._plain = not self._marks
-
-    def __call__(self, values: pa.Array) -> pa.Array:
-        if self._plain and self._may_be_plain(values):
-            try:
-                return pc.cast(self._point(values), self._target)
-            except pa.ArrowInvalid:
-                self._plain = False  # a failed cast costs a full pass: don't retry per block
-        if not self._fits(values):
-            self._marks = self._numbers.marks_in(values)
-            if not self._fits(values):
-                raise _Unfit
-        for mark in self._marks:
-            values = pc.replace_substring(values, mark, "")
-        return pc.cast(self._point(values), self._target)
-
-    def _may_be_plain(self, values: pa.Array) -> bool:
-        # In a comma-decimal locale a "." is a group mark: 1.5 must not pass as 1.5.
-        return self._numbers.decimal == "." or not pc.any(pc.match_substring(values, ".")).as_py()
-
-    def _point(self, values: pa.Array) -> pa.Array:
-        return values if self._numbers.decimal == "." else pc.replace_substring(values, ",", ".")
-
-    def _fits(self, values: pa.Array) -> bool:
-        integer = pa.types.is_integer(self._target)
-        return _all_match(values, self._numbers.pattern(integer=integer, marks=self._marks))
-
-
-def _parse_duration(values: pa.Array, numbers: _NumberParser) -> pa.Array:
-    """`h:mm:ss[.fff]` (hours may pass 24), `1h 02m 03s` or plain milliseconds -> int64 ms."""
-    if pc.any(pc.match_substring(values, "h")).as_py():
-        values = pc.replace_substring_regex(values, _HMS, r"\1:\2:\3")
-    if _all_match(values, _WHOLE_CLOCK):  # the usual form: arithmetic on hhmmss as a number
-        hhmmss = pc.cast(pc.replace_substring(values, ":", ""), pa.int64())
-        hours = pc.divide(hhmmss, 10_000)
-        minutes_seconds = pc.subtract(hhmmss, pc.multiply(hours, 10_000))
-        minutes = pc.divide(minutes_seconds, 100)
-        seconds = pc.subtract(minutes_seconds, pc.multiply(minutes, 100))
-        total = pc.add(pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60), seconds)
-        return pc.multiply(total, 1000)
-    if not pc.any(pc.match_substring(values, ":")).as_py():  # all milliseconds
-        return pc.cast(pc.round(numbers(values)), pa.int64())
-    parts = pc.split_pattern(values, ":", max_splits=2)
-    clock = pc.fill_null(pc.equal(pc.list_value_length(parts), 3), False)
-    n_clock = pc.sum(clock).as_py() or 0
-    if n_clock == len(values):
-        return _clock_ms(parts)
-    plain = pc.if_else(clock, pa.scalar(None, pa.string()), values)
-    ms = pc.cast(pc.round(numbers(plain)), pa.int64())
-    if n_clock == 0:
-        return ms
-    return pc.replace_with_mask(ms, clock, _clock_ms(pc.filter(parts, clock)))
-
-
-def _clock_ms(parts: pa.Array) -> pa.Array:
-    """[h, mm, ss.fff] lists -> ms; a leading `-` negates."""
-    hours_text = pc.list_element(parts, 0)
-    hours = pc.abs(pc.cast(hours_text, pa.int64()))
-    minutes = pc.cast(pc.list_element(parts, 1), pa.int64())
-    seconds = pc.cast(pc.replace_substring(pc.list_element(parts, 2), ",", "."), pa.float64())
-    for part in (minutes, seconds):
-        low, high = pc.min_max(part).values()
-        if low.is_valid and (low.as_py() < 0 or high.as_py() >= 60):
-            raise _Unfit
-    total = pc.add(
-        pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000),
-        pc.cast(pc.round(pc.multiply(seconds, 1000)), pa.int64()),
-    )
-    return pc.if_else(pc.starts_with(hours_text, "-"), pc.negate(total), total)
-
-
-def _parse_bool(values: pa.Array) -> pa.Array:
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(values))
-    true = pc.is_in(text, value_set=pa.array(["true", "yes", "1"]))
-    false = pc.is_in(text, value_set=pa.array(["false", "no", "0"]))
-    if not pc.all(pc.or_(pc.or_(true, false), pc.is_null(values))).as_py():
-        raise _Unfit
-    return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), true)
-
-
-class _TimestampParser:
-    """One timestamp column's text in its layout -> `timestamp[ms, UTC]`."""
-
-    def __init__(self, layout: str, localize: _Localizer) -> None:
-        self._layout, self._localize = layout, localize
-        self._unit = "ms"  # "ns" once a value carries sub-millisecond digits (then truncated)
-
-    def __call__(self, values: pa.Array) -> pa.Array:
-        if self._layout not in ("iso", "iso_tz"):
-            return self._localize(pc.strptime(values, format=self._layout, unit="ms"))
-        zone = "UTC" if self._layout == "iso_tz" else None
-        try:
-            parsed = pc.cast(values, pa.timestamp(self._unit, zone))
-        except pa.ArrowInvalid:
-            if self._unit == "ns":
-                raise
-            self._unit = "ns"
-            parsed = pc.cast(values, pa.timestamp("ns", zone))
-        parsed = pc.cast(parsed, pa.timestamp("ms", zone), safe=False)
-        return parsed if zone else self._localize(parsed)  # an offset in the value wins
-
-
-class _Localizer:
-    """Local wall-clock times of one column -> UTC, across DST changes.
-
-    A time in the hour repeated when clocks go back names two instants. Reports list
-    times in order, so within a run of consecutive rows in the repeated hour, a step
-    backwards on the wall clock starts the second pass (the later instant) until the run
-    ends. A time in a spring-forward gap cannot come from a real export: it is an error.
-    """
-
-    def __init__(self, time_zone: str) -> None:
-        self._name, self._zone = time_zone, ZoneInfo(time_zone)
-        self.ambiguous = 0
-        self._second_pass = False
-        self._previous: int | None = None  # last ambiguous local value, if the last row was
-
-    def __call__(self, local: pa.Array) -> pa.Array:
-        low, high = pc.min_max(pc.cast(local, pa.int64())).values()
-        if not low.is_valid:
-            return pa.nulls(len(local), UTC_MS)
-        offsets, repeated_hours = _zone_changes(self._zone, low.as_py(), high.as_py())
-        if len(offsets) == 1:  # no DST change near: one subtraction (assume_timezone is slower)
-            self._previous = None
-            offset_ms = int(next(iter(offsets)).total_seconds() * 1000)
-            return pc.cast(pc.subtract(pc.cast(local, pa.int64()), offset_ms), UTC_MS)
-        early = pc.assume_timezone(
-            local, timezone=self._name, ambiguous="earliest", nonexistent="raise"
-        )
-        repeated = _within(local, repeated_hours)
-        if repeated is None:
-            self._previous = None
-            return pc.cast(early, UTC_MS)
-        late = pc.assume_timezone(
-            local, timezone=self._name, ambiguous="latest", nonexistent="raise"
-        )
-        rows = pc.indices_nonzero(repeated).to_pylist()
-        self.ambiguous += len(rows)
-        later = self._second_pass_rows(rows, local, len(local))
-        if not later:
-            return pc.cast(early, UTC_MS)
-        mask = pa.array([i in later for i in range(len(local))])
-        return pc.cast(pc.replace_with_mask(early, mask, pc.filter(late, mask)), UTC_MS)
-
-    def _second_pass_rows(self, rows: list[int], local: pa.Array, n: int) -> set[int]:
-        values = pc.cast(pc.take(local, pa.array(rows)), pa.int64()).to_pylist()
-        later: set[int] = set()
-        previous_row = -1 if self._previous is not None else -2
-        for row, value in zip(rows, values, strict=True):
-            if row != previous_row + 1:  # a run of the repeated hour starts afresh
-                self._second_pass, self._previous = False, None
-            if self._previous is not None and value < self._previous:
-                self._second_pass = True
-            if self._second_pass:
-                later.add(row)
-            self._previous, previous_row = value, row
-        if rows[-1] != n - 1:
-            self._previous = None
-        return later
-
-
-def _zone_changes(
-    zone: ZoneInfo, low: int, high: int
-) -> tuple[set[timedelta], list[tuple[int, int]]]:
-    """The UTC offsets in force around local times low..high, and the repeated hours.
-
-    Local values are epoch milliseconds of the wall clock read as UTC. Scans day by day
-    (two days of margin cover any offset); a fall in the offset is bisected to the second
-    and gives the local range [start, end) that the wall clock shows twice.
-    """
-    day = timedelta(days=1)
-    instant = datetime.fromtimestamp(low // 1000, UTC) - 2 * day
-    last = datetime.fromtimestamp(high // 1000, UTC) + 2 * day
-    offsets, repeated = {_offset(zone, instant)}, []
-    while instant < last:
-        before, after = _offset(zone, instant), _offset(zone, instant + day)
-        offsets.add(after)
-        if after < before:
-            change = _offset_change(zone, instant, instant + day)
-            repeated.append((_epoch_ms(change + after), _epoch_ms(change + before)))
-        instant += day
-    return offsets, repeated
-
-
-def _within(local: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array | None:
-    """True where a local time lies in one of the ranges; None when none does."""
-    inside = None
-    for start, end in ranges:
-        hit = pc.and_(
-            pc.greater_equal(local, pa.scalar(start, local.type)),
-            pc.less(local, pa.scalar(end, local.type)),
-        )
-        inside = hit if inside is None else pc.or_(inside, hit)
-    if inside is None or not pc.any(inside).as_py():
-        return None
-    return pc.fill_null(inside, False)
-
-
-def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
-    return instant.astimezone(zone).utcoffset() or timedelta(0)
-
-
-def _offset_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
-    """The first instant in (low, high] with the offset of `high` (bisection)."""
-    target = _offset(zone, high)
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        low, high = (low, middle) if _offset(zone, middle) == target else (middle, high)
-    return high.replace(microsecond=0)
-
-
 def _no_rows(batch: pa.RecordBatch) -> pa.Array:
     return pa.repeat(pa.scalar(False), batch.num_rows)
 
@@ -883,105 +446,3 @@ def _no_rows(batch: pa.RecordBatch) -> pa.Array:
 def _positions(first: int, count: int) -> pa.Array:
     """first, first + 1, ... (`count` of them) as int64."""
     return pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count)), first - 1)
-
-
-class _PacedFile(io.RawIOBase):
-    """A file pyarrow's CSV reader reads through, at most `ahead` blocks past the parser.
-
-    The reader's I/O thread otherwise queues 32 blocks (128 MiB at 4 MiB blocks). Each read
-    takes a credit; each parsed block (`consumed`) gives one back. A read that waits longer
-    than `_PACE_WAIT` goes ahead anyway: a record spanning many blocks must not deadlock.
-    Not memory-mapped: mapped pages would count in RSS.
-
-    `close` first answers every read with end-of-file and waits for a read in progress:
-    pyarrow's thread must be out of this Python code before the interpreter may exit.
-    """
-
-    def __init__(self, path: Path, *, ahead: int) -> None:
-        super().__init__()
-        self._raw = path.open("rb", buffering=0)
-        self._credits = threading.Semaphore(ahead)
-        self._idle = threading.Condition()
-        self._reading = 0
-        self._stopped = False
-        self._at_end = False  # end-of-file was answered: pyarrow's thread reads no more
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        with self._idle:
-            if self._stopped:
-                self._at_end = True
-                self._idle.notify_all()
-                return 0
-            self._reading += 1
-        read = 0
-        try:
-            self._credits.acquire(timeout=_PACE_WAIT)
-            read = 0 if self._stopped else (self._raw.readinto(buffer) or 0)
-            return read
-        finally:
-            with self._idle:
-                self._reading -= 1
-                self._at_end = self._at_end or read == 0
-                self._idle.notify_all()
-
-    def consumed(self) -> None:
-        self._credits.release()
-
-    def tell(self) -> int:
-        return self._raw.tell()
-
-    def close(self) -> None:
-        with self._idle:
-            self._stopped = True
-            self._credits.release(_READ_AHEAD + 1)  # wake a waiting read
-            # A reader abandoned mid-file may still be reading ahead: let it see the end.
-            self._idle.wait_for(lambda: self._reading == 0 and self._at_end, timeout=_PACE_WAIT)
-        self._raw.close()
-        super().close()
-
-
-def _epoch_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
-# -- error path ---------------------------------------------------------------------------
-
-
-def _first_unfit(values: pa.Array, convert: Callable[[pa.Array], pa.Array]) -> int:
-    """The first position whose value makes `convert` fail (binary search on prefixes)."""
-    fits, fails = 0, len(values)
-    while fails - fits > 1:
-        middle = (fits + fails) // 2
-        try:
-            convert(values.slice(0, middle))
-            fits = middle
-        except (pa.ArrowInvalid, _Unfit):
-            fails = middle
-    return fails - 1
-
-
-def _physical_line(
-    path: Path, delimiter: str, *, record: int | None = None, fields: int | None = None
-) -> tuple[int, int] | None:
-    """(1-based line where a record starts, its field count), or None if not found.
-
-    `record`: a data record's 0-based position (header and blank lines not counted, as
-    pyarrow counts); `fields`: the first record whose field count differs. Error path only.
-    """
-    try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
-            reader = csv.reader(text, delimiter=delimiter)
-            end, position = 0, -1  # the header is position -1
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if not row:
-                    continue
-                if (fields is not None and len(row) != fields) or position == record:
-                    return start, len(row)
-                position += 1
-    except csv.Error:
-        return None
-    return None
