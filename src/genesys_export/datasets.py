@@ -21,13 +21,12 @@ import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from genesys_export.config import DEFAULT_DEST
 from genesys_export.errors import ConfigError
-from genesys_export.intervals import parse_duration, parse_instant
+from genesys_export.intervals import iana_zone, parse_duration, parse_instant
 
 DEFAULT_CONFIG = Path("genesys-export.toml")
 KINDS = ("conversations", "users", "aggregates", "report")
@@ -46,9 +45,9 @@ def _duration(value: Any) -> timedelta:
 def _zone(value: Any) -> Any:
     if value is not None:
         try:
-            ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not an IANA time zone; use e.g. UTC or Europe/London") from None
+            iana_zone(str(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
     return value
 
 

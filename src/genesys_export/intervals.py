@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from genesys_export.errors import ConfigError
 
@@ -57,6 +57,17 @@ class Interval:
 
     def __str__(self) -> str:
         return self.iso()
+
+
+def iana_zone(name: str, *, option: str | None = None) -> ZoneInfo:
+    """The IANA time zone `name`, or a ConfigError naming `option` and the fix."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        reason = (
+            f"not an IANA time zone ({name!r}); use e.g. UTC, Europe/London or America/New_York"
+        )
+        raise ConfigError(f"{option}: {reason}" if option else reason) from None
 
 
 def bucket_edges(

@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from genesys_export.errors import ConfigError
-from genesys_export.intervals import Interval, parse_duration, parse_interval
+from genesys_export.intervals import Interval, iana_zone, parse_duration, parse_interval
 from genesys_export.transform.report_csv import CsvOptions
 
 # ReportingExportJobRequest.viewType: all 137 values of the official Python SDK 269.0.0.
@@ -354,13 +353,7 @@ def _check_period(period: str) -> str:
 
 
 def _check_time_zone(time_zone: str) -> str:
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"--time-zone: {time_zone!r} is not an IANA time zone; use e.g. UTC, "
-            "Europe/London or America/New_York"
-        ) from None
+    iana_zone(time_zone, option="--time-zone")
     return time_zone
 
 

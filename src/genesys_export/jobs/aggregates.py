@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
@@ -26,7 +25,13 @@ from genesys_export.chunks import ChunkResult, ExportKind, Replacement, partitio
 from genesys_export.errors import ApiError, ClientError, ConfigError
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
-from genesys_export.intervals import Interval, bucket_edges, parse_duration, parse_interval
+from genesys_export.intervals import (
+    Interval,
+    bucket_edges,
+    iana_zone,
+    parse_duration,
+    parse_interval,
+)
 from genesys_export.jobs.lifecycle import body_hash
 from genesys_export.transform.aggregates import aggregate_table
 from genesys_export.transform.schemas import aggregate_spec
@@ -176,12 +181,7 @@ def _predicates(node: dict[str, Any]) -> list[dict[str, Any]]:
 def _zone(time_zone: str | None) -> str | None:
     if not time_zone:
         return None
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"--time-zone {time_zone!r} is not an IANA time zone; use e.g. UTC or Europe/London"
-        ) from None
+    iana_zone(time_zone, option="--time-zone")
     return time_zone
 
 

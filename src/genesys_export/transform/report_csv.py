@@ -35,13 +35,13 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from genesys_export.errors import ConfigError, SchemaMismatch
+from genesys_export.intervals import iana_zone
 from genesys_export.transform.csv_columns import ARROW_TYPES, Column, plan_columns
 from genesys_export.transform.csv_file import READ_AHEAD, PacedFile, physical_line
 from genesys_export.transform.csv_values import (
@@ -94,10 +94,7 @@ class CsvOptions:
     def __post_init__(self) -> None:
         if self.delimiter not in (",", ";"):
             raise ConfigError(f"CSV delimiter {self.delimiter!r}: use ',' or ';'")
-        try:
-            ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"time zone {self.time_zone!r} is not an IANA time zone") from None
+        iana_zone(self.time_zone, option="time zone")
         for name, kind in self.type_overrides.items():
             if kind not in ARROW_TYPES:
                 raise ConfigError(
