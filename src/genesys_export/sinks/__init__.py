@@ -11,12 +11,11 @@ DuckDB paths follow the SQLAlchemy convention (three slashes then a relative pat
 for an absolute one), so the default `duckdb:///genesys_export.duckdb` lands in the working
 directory. Parquet and file URIs follow RFC 8089: `///` starts an absolute path.
 
-This module also holds the few Arrow and locking helpers every sink shares.
+What every sink shares lives beside: `columns` (Arrow work), `locks`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 from collections.abc import Mapping
@@ -25,15 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from genesys_export.config import DEFAULT_DEST
-from genesys_export.errors import ConfigError, LockHeld, SinkError
+from genesys_export.errors import ConfigError
 
 if TYPE_CHECKING:
     from genesys_export.sinks.base import Sink
-    from genesys_export.transform.tables import TableSpec
 
 __all__ = ["DEFAULT_DEST", "audit_path_for", "open_sink", "redact_uri"]
 
@@ -131,77 +126,6 @@ def _file_path(rest: str) -> str | None:
 
 
 # --- helpers the sinks share -----------------------------------------------------------
-
-
-def lock_file(path: Path, uri: str) -> int:
-    """Take an exclusive, non-blocking `flock` on `path`; the returned fd holds it.
-
-    flock (not fcntl record locks) because it is per open file: a second sink in the same
-    process is refused too, and closing an unrelated descriptor does not drop it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise lock_held(uri) from None
-    return fd
-
-
-def lock_held(uri: str) -> LockHeld:
-    """The one message for a destination another run is writing to."""
-    return LockHeld(
-        f"destination {uri} is in use by another genesys-export run; "
-        "wait for it or use another --dest"
-    )
-
-
-def conform(spec: TableSpec, table: pa.Table) -> pa.Table:
-    """`table` with exactly the spec's columns, in its order and types.
-
-    Columns are matched by name; a missing column, an impossible cast or a null in a
-    non-nullable column is a SinkError naming the table.
-    """
-    present = set(table.column_names)  # a fresh list per access: look it up once
-    missing = [name for name in spec.schema.names if name not in present]
-    if missing:
-        raise SinkError(f"table {spec.name}: columns {missing} are missing from the rows written")
-    if table.schema.equals(spec.schema) and not any(
-        table.column(f.name).null_count for f in spec.schema if not f.nullable
-    ):
-        return table  # the usual case; casting would copy nothing but still cost a pass
-    try:
-        return table.select(spec.schema.names).cast(spec.schema)
-    except (pa.ArrowException, ValueError) as exc:
-        raise SinkError(f"table {spec.name}: rows do not fit its schema ({exc})") from exc
-
-
-def conform_keys(spec: TableSpec, keys: pa.Table) -> pa.Table:
-    """Replacement keys cast to the types of the spec's columns of the same names."""
-    unknown = [name for name in keys.column_names if name not in spec.schema.names]
-    if unknown or not keys.column_names:
-        raise SinkError(
-            f"table {spec.name}: replacement keys {unknown or '[]'} are not its columns"
-        )
-    schema = pa.schema([spec.schema.field(name) for name in keys.column_names])
-    try:
-        return keys.cast(schema)
-    except (pa.ArrowException, ValueError) as exc:
-        raise SinkError(f"table {spec.name}: replacement keys do not fit ({exc})") from exc
-
-
-def keep_last(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
-    """Rows of `table` with the last occurrence of each key kept (an upsert within a batch)."""
-    if table.num_rows < 2:
-        return table
-    index = pa.array(range(table.num_rows), pa.int64())
-    probe = table.select(list(key)).append_column("__row", index)
-    last = probe.group_by(list(key), use_threads=False).aggregate([("__row", "max")])
-    if last.num_rows == table.num_rows:
-        return table
-    rows = last.column("__row_max")
-    return table.take(pc.take(rows, pc.sort_indices(rows)))  # rows stay in table order
 
 
 def environ_get(environ: Mapping[str, str], *names: str) -> str | None:

@@ -35,8 +35,9 @@ import pyarrow as pa
 
 from genesys_export.chunks import Replacement
 from genesys_export.errors import ConfigError, SinkError
-from genesys_export.sinks import conform, conform_keys, keep_last, lock_file, lock_held
 from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.columns import conform, conform_keys, keep_last, widened
+from genesys_export.sinks.locks import lock_file, lock_held
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
@@ -101,7 +102,7 @@ class DuckDBSink:
 
     def append(self, spec: TableSpec, table: pa.Table) -> None:
         """Stage an upsert of `table`: rows with the same key go, then INSERT BY NAME."""
-        rows = keep_last(conform(spec, table), spec.key)
+        rows = keep_last(conform(table, spec.schema, name=spec.name), spec.key)
         with self._errors(f"append to {spec.name}"):
             self._prepare(spec)
             if rows.num_rows == 0:
@@ -294,8 +295,7 @@ class DuckDBSink:
             self._con.execute(
                 f"ALTER TABLE {_ident(spec.name)} ADD COLUMN {_ident(f.name)} {types[f.name]}"
             )
-        wider = pa.schema([*current, *(f.with_nullable(True) for f in new)])
-        self._record_schema(spec.name, wider)
+        self._record_schema(spec.name, widened(current, spec.schema))
 
     def _record_schema(self, name: str, schema: pa.Schema) -> None:
         self._con.execute(
@@ -362,7 +362,7 @@ class _Source:
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         try:
             for table in self._tables:
-                rows = conform(self._spec, table)
+                rows = conform(table, self._spec.schema, name=self._spec.name)
                 self.rows += rows.num_rows
                 yield from rows.to_batches()
         except BaseException as exc:

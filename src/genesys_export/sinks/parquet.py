@@ -16,8 +16,7 @@ the final key, and a completed upload is atomic. Manifests go last, so a crash m
 leaves each partition old or new and the old checkpoint, and the rerun replaces the same
 rows again. Spools of a crashed run are removed when the next sink opens the directory.
 
-S3 has no lock: object storage offers no lock that a crashed holder releases, so
-schedulers must not run two syncs into one prefix at a time.
+S3 has no lock (see `objectstore`).
 """
 
 from __future__ import annotations
@@ -46,35 +45,43 @@ import pyarrow.parquet as pq
 
 from genesys_export.chunks import Replacement
 from genesys_export.errors import SinkError
-from genesys_export.sinks import conform, conform_keys, environ_get, keep_last, lock_file
 from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.columns import (
+    any_true,
+    conform,
+    conform_keys,
+    deletion_mask,
+    keep_last,
+    matches_any,
+    row_dates,
+)
+from genesys_export.sinks.locks import lock_file
+from genesys_export.sinks.objectstore import s3_filesystem, upload
+from genesys_export.sinks.parquet_files import (
+    TMP_MARK,
+    Finished,
+    Spool,
+    batches_of,
+    close_spool,
+    discard,
+    file_schema,
+    fsync_dir,
+    park,
+    parquet_writer,
+    remove_stale_spools,
+    unified,
+)
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
 PART_FILE = "part-0.parquet"
 CHECKPOINT_DIR = "_checkpoints"
 LOCK_FILE = ".genesys-export.lock"
-TMP_MARK = ".tmp-"
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_COPY_BLOCK = 8 * 1024 * 1024
 # Spools with an open writer at once (each holds ~200 KB of buffers). A report over years
 # touches a partition per day; older ones are parked, and reopened by a copy if needed.
 _OPEN_SPOOLS = 16
-
-
-@dataclass
-class _Spool:
-    """One partition being rewritten: its target, the file collecting its new content."""
-
-    target: str  # filesystem path of <table>/date=D/part-0.parquet
-    path: str  # local path of the spool file
-    schema: pa.Schema  # file schema: the spec's columns plus any the old file had
-    writer: pq.ParquetWriter | None  # None while parked (closed to save memory)
-    keys: list[pa.Table] = field(default_factory=list)  # spec.key of appended rows
-    rows: int = 0  # rows in the spool
-    inserted: int = 0  # rows in the spool whose keys `keys` does not hold (from `insert`)
-    survivors: int = 0  # rows carried over from the old file at commit
 
 
 @dataclass
@@ -85,18 +92,8 @@ class _TableWork:
     deletes: list[pa.Table] = field(default_factory=list)  # replacement keys, in order
     days: set[date] = field(default_factory=set)  # partitions the deletes name
     all_days: bool = False  # a delete named no partition: look in every one
-    spools: dict[date, _Spool] = field(default_factory=dict)
+    spools: dict[date, Spool] = field(default_factory=dict)
     deleted: int = 0
-
-
-@dataclass(frozen=True)
-class _Finished:
-    """A partition ready to publish: its spool (None: remove the partition) and checksum."""
-
-    target: str
-    spool: str | None
-    sha256: str = ""
-    size: int = 0
 
 
 class ParquetSink:
@@ -117,13 +114,13 @@ class ParquetSink:
         self._spool_dir: str | None = None  # object storage: local dir for spools
         self._lock_fd: int | None = None
         self._work: dict[str, _TableWork] = {}
-        self._open: OrderedDict[str, _Spool] = OrderedDict()  # spools with a writer, LRU
+        self._open: OrderedDict[str, Spool] = OrderedDict()  # spools with a writer, LRU
         if self._local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
             if lock:
                 self._lock_fd = lock_file(Path(self.root, LOCK_FILE), self.uri)
                 # Only the lock holder may remove spools: without it they may be live.
-                _remove_stale_spools(Path(self.root))
+                remove_stale_spools(Path(self.root))
 
     @classmethod
     def local(cls, path: str | Path, *, lock: bool = True) -> ParquetSink:
@@ -153,7 +150,7 @@ class ParquetSink:
 
     def append(self, spec: TableSpec, table: pa.Table) -> None:
         """Stream rows into their partitions' spools (upsert on `spec.key`)."""
-        rows = keep_last(conform(spec, table), spec.key)
+        rows = keep_last(conform(table, spec.schema, name=spec.name), spec.key)
         work = self._table_work(spec)
         with self._errors(f"append to {spec.name}"):
             for day, part in _by_day(rows, spec):
@@ -177,7 +174,7 @@ class ParquetSink:
         count, pending = 0, deque[Future[None]]()
         with ThreadPoolExecutor(1, thread_name_prefix="parquet-insert") as writer:
             for table in tables:
-                rows = conform(spec, table)
+                rows = conform(table, spec.schema, name=spec.name)
                 pending.append(writer.submit(write, rows))
                 count += rows.num_rows
                 if len(pending) > 2:
@@ -206,7 +203,7 @@ class ParquetSink:
         """Discard the spools; the committed files were never touched."""
         for work in self._work.values():
             for spool in work.spools.values():
-                _discard(spool)
+                discard(spool)
         self._work = {}
         self._open.clear()
 
@@ -233,7 +230,7 @@ class ParquetSink:
             files = sorted(self._partitions(name).values())
             if not files:
                 raise SinkError(f"{self.uri} has no table {name!r}")
-            schema = _unified([pq.read_schema(f, filesystem=self.fs) for f in files])
+            schema = unified([pq.read_schema(f, filesystem=self.fs) for f in files])
             dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
             return dataset.to_table()
 
@@ -288,41 +285,41 @@ class ParquetSink:
             spool.keys.append(keys)
         else:
             spool.inserted += rows.num_rows
-        self._writer(spool).write_table(fit(rows, spool.schema))
+        self._writer(spool).write_table(conform(rows, spool.schema, name=spool.target, fill=True))
         spool.rows += rows.num_rows
 
-    def _open_spool(self, spec: TableSpec, day: date) -> _Spool:
+    def _open_spool(self, spec: TableSpec, day: date) -> Spool:
         """A new spool for a partition; its schema keeps the old file's extra columns."""
         target = self._partition_path(spec.name, day)
         old = self._schema_of(target)
-        schema = spec.schema if old is None else _file_schema(spec.schema, old)
+        schema = spec.schema if old is None else file_schema(spec.schema, old)
         path = self._new_spool_path(target)
-        return _Spool(target, path, schema, None)
+        return Spool(target, path, schema, None)
 
-    def _writer(self, spool: _Spool) -> pq.ParquetWriter:
+    def _writer(self, spool: Spool) -> pq.ParquetWriter:
         """The spool's writer, opened if new or parked; parks the least recently used."""
         if spool.writer is None:
             if Path(spool.path).exists():  # parked: a closed Parquet file takes no appends
                 self._rewrite(spool)
             else:
-                spool.writer = _parquet_writer(spool.path, spool.schema)
+                spool.writer = parquet_writer(spool.path, spool.schema)
         self._open.pop(spool.path, None)
         self._open[spool.path] = spool
         while len(self._open) > _OPEN_SPOOLS:
-            _park(self._open.popitem(last=False)[1])
+            park(self._open.popitem(last=False)[1])
         assert spool.writer is not None
         return spool.writer
 
-    def _rewrite(self, spool: _Spool, drop: tuple[TableSpec, pa.Table] | None = None) -> None:
+    def _rewrite(self, spool: Spool, drop: tuple[TableSpec, pa.Table] | None = None) -> None:
         """Copy the spool into a fresh file left open for writing. With `drop` = (spec,
         keys), rows matching `keys` stay out and `spool.keys` and counts are recomputed."""
         self._open.pop(spool.path, None)
-        _park(spool)
+        park(spool)
         old, spool.path = spool.path, self._new_spool_path(spool.target)
-        spool.writer = _parquet_writer(spool.path, spool.schema)
+        spool.writer = parquet_writer(spool.path, spool.schema)
         if drop is not None:
             spool.keys, spool.rows, spool.inserted = [], 0, 0
-        for batch in _batches_of(pafs.LocalFileSystem(), old):
+        for batch in batches_of(pafs.LocalFileSystem(), old):
             if drop is not None:
                 spec, keys = drop
                 batch = batch.filter(pc.invert(matches_any(batch, keys)))
@@ -341,10 +338,10 @@ class ParquetSink:
             self._spool_dir = tempfile.mkdtemp(prefix="genesys-export-spool-")
         return str(Path(self._spool_dir, name))
 
-    def _drop_from_spool(self, spool: _Spool, spec: TableSpec, keys: pa.Table) -> None:
+    def _drop_from_spool(self, spool: Spool, spec: TableSpec, keys: pa.Table) -> None:
         """Rewrite the spool without rows matching `keys`, if any may match (rare: overlaps)."""
         if not spool.inserted and (
-            not spool.keys or not _any(matches_any(pa.concat_tables(spool.keys), keys))
+            not spool.keys or not any_true(matches_any(pa.concat_tables(spool.keys), keys))
         ):
             return
         self._rewrite(spool, drop=(spec, keys))
@@ -352,7 +349,7 @@ class ParquetSink:
 
     # --- commit --------------------------------------------------------------------------
 
-    def _finish_table(self, work: _TableWork) -> Iterator[_Finished]:
+    def _finish_table(self, work: _TableWork) -> Iterator[Finished]:
         """Carry surviving old rows into each partition's spool and close it."""
         days = set(work.spools) | work.days
         if work.all_days and work.deletes:
@@ -365,7 +362,7 @@ class ParquetSink:
                     continue
                 spool = work.spools[day] = self._open_spool(work.spec, day)
             work.deleted += self._carry_over(spool, work)
-            yield _close_spool(spool)
+            yield close_spool(spool)
 
     def _has_deletions(self, target: str, work: _TableWork) -> bool:
         """Whether the partition file exists and holds a row some delete matches."""
@@ -373,25 +370,27 @@ class ParquetSink:
             return False
         columns = sorted({c for keys in work.deletes for c in keys.column_names})
         return any(
-            _any(_deletion_mask(batch, work.deletes))
-            for batch in _batches_of(self.fs, target, columns=columns)
+            any_true(deletion_mask(batch, work.deletes))
+            for batch in batches_of(self.fs, target, columns=columns)
         )
 
-    def _carry_over(self, spool: _Spool, work: _TableWork) -> int:
+    def _carry_over(self, spool: Spool, work: _TableWork) -> int:
         """Copy old rows that no delete or appended key replaces; return how many went."""
         if self._schema_of(spool.target) is None:
             return 0
         appended = pa.concat_tables(spool.keys) if spool.keys else None
         dropped = 0
-        for batch in _batches_of(self.fs, spool.target):
-            gone = _deletion_mask(batch, [*work.deletes, *([appended] if appended else [])])
+        for batch in batches_of(self.fs, spool.target):
+            gone = deletion_mask(batch, [*work.deletes, *([appended] if appended else [])])
             kept = batch.filter(pc.invert(gone))
-            self._writer(spool).write_table(fit(kept, spool.schema))
+            self._writer(spool).write_table(
+                conform(kept, spool.schema, name=spool.target, fill=True)
+            )
             spool.survivors += kept.num_rows
             dropped += batch.num_rows - kept.num_rows
         return dropped
 
-    def _stats(self, finished: list[_Finished]) -> WriteStats:
+    def _stats(self, finished: list[Finished]) -> WriteStats:
         rows = {name: sum(s.rows for s in w.spools.values()) for name, w in self._work.items()}
         deleted = {name: w.deleted for name, w in self._work.items()}
         published = [f for f in finished if f.spool is not None]
@@ -399,16 +398,16 @@ class ParquetSink:
         sizes = {self._display(f.target): f.size for f in published}
         return WriteStats(rows=rows, deleted=deleted, files=files, sizes=sizes)
 
-    def _publish(self, finished: list[_Finished]) -> None:
+    def _publish(self, finished: list[Finished]) -> None:
         """Each spool replaces its target (one atomic step each); empty partitions go."""
         for item in finished:
             if item.spool is None:
                 self._remove_partition(item.target)
             elif self._local:
                 os.replace(item.spool, item.target)
-                _fsync_dir(Path(item.target).parent)
+                fsync_dir(Path(item.target).parent)
             else:
-                _upload(item.spool, self.fs, item.target)
+                upload(item.spool, self.fs, item.target)
                 os.remove(item.spool)
 
     def _remove_partition(self, target: str) -> None:
@@ -416,7 +415,7 @@ class ParquetSink:
             return
         self.fs.delete_file(target)
         if self._local:
-            _fsync_dir(Path(target).parent)
+            fsync_dir(Path(target).parent)
             # Best effort: a non-empty directory (a stray file) stays; readers ignore it.
             with suppress(OSError):
                 os.rmdir(Path(target).parent)
@@ -433,7 +432,7 @@ class ParquetSink:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temp, path)
-            _fsync_dir(Path(path).parent)
+            fsync_dir(Path(path).parent)
         else:
             with self.fs.open_output_stream(path) as out:
                 out.write(body)
@@ -479,189 +478,14 @@ class ParquetSink:
             raise SinkError(f"{self.uri}: {action} failed ({exc})") from exc
 
 
-# --- object storage ----------------------------------------------------------------------
-
-
-def s3_filesystem(environ: Mapping[str, str]) -> pafs.S3FileSystem:
-    """S3 (or an S3-compatible server) as the AWS SDK would see it from `environ`.
-
-    Credentials come from the SDK's usual chain (env vars, profile, instance role);
-    `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` point at MinIO, R2, Ceph and friends.
-    """
-    endpoint = environ_get(environ, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-    region = environ_get(environ, "AWS_REGION", "AWS_DEFAULT_REGION")
-    # Keys passed explicitly so `environ` (not only the process environment) decides;
-    # without them the SDK chain (profile, instance role) is used.
-    return pafs.S3FileSystem(
-        access_key=environ_get(environ, "AWS_ACCESS_KEY_ID"),
-        secret_key=environ_get(environ, "AWS_SECRET_ACCESS_KEY"),
-        session_token=environ_get(environ, "AWS_SESSION_TOKEN"),
-        endpoint_override=endpoint,
-        region=region,
-    )
-
-
-def _upload(local: str, fs: pafs.FileSystem, target: str) -> None:
-    """Copy a local file to `target`; S3 makes the object visible only once complete."""
-    with open(local, "rb") as src, fs.open_output_stream(target) as out:
-        while block := src.read(_COPY_BLOCK):
-            out.write(block)
-
-
-# --- Arrow helpers -----------------------------------------------------------------------
-
-
-def partition_days(table: pa.Table, spec: TableSpec) -> pa.Array:
-    """The UTC date of `spec.partition_by` for each row, as date32."""
-    column = table.column(spec.partition_by)
-    if column.null_count:
-        raise SinkError(
-            f"table {spec.name}: {column.null_count} rows have no {spec.partition_by}, "
-            "which picks their partition"
-        )
-    if pa.types.is_timestamp(column.type):
-        # Dropping the zone keeps the UTC wall time; a zoned cast to date would not.
-        column = pc.cast(column, pa.timestamp(column.type.unit))
-    return pc.cast(column, pa.date32()).combine_chunks()
-
-
 def _by_day(rows: pa.Table, spec: TableSpec) -> Iterator[tuple[date, pa.Table]]:
     """`rows` split by the UTC date of `spec.partition_by`, in date order."""
     if rows.num_rows == 0:
         return
-    days = partition_days(rows, spec)
+    days = row_dates(rows, spec)
     low, high = pc.min_max(days).values()
     if low == high:  # the usual case: one day, no filtering
         yield low.as_py(), rows
         return
     for day in sorted(pc.unique(days).to_pylist()):
         yield day, rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-
-
-def matches_any(table: pa.Table, keys: pa.Table) -> pa.BooleanArray:
-    """For each row of `table`: do its `keys.column_names` values equal a row of `keys`?"""
-    names = keys.column_names
-    if len(names) == 1:
-        column = table.column(names[0]).combine_chunks()
-        return pc.is_in(column, value_set=keys.column(0).combine_chunks())
-    # A semi join on the key columns only: Arrow's join cannot carry nested payload columns.
-    index = pa.array(range(table.num_rows), pa.int64())
-    probe = pa.table([table.column(n) for n in names], names=names).append_column("__row", index)
-    hits = probe.join(keys, keys=names, join_type="left semi").column("__row")
-    return pc.is_in(index, value_set=hits.combine_chunks())
-
-
-def _deletion_mask(batch: pa.Table, key_sets: Iterable[pa.Table]) -> pa.BooleanArray:
-    """Rows of an old file's batch that match any of `key_sets` (deletes, appended keys)."""
-    mask = pa.repeat(pa.scalar(False), batch.num_rows)
-    for keys in key_sets:
-        if keys.num_rows:
-            mask = pc.or_(mask, matches_any(batch, keys))
-    return mask
-
-
-def _any(mask: pa.BooleanArray) -> bool:
-    return bool(pc.any(mask).as_py())
-
-
-def fit(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` in `schema`: columns by name, missing ones as nulls (an older, narrower file)."""
-    if table.schema.equals(schema):
-        return table
-    columns = [
-        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.table(columns, names=schema.names).cast(schema)
-
-
-def _file_schema(spec: pa.Schema, old: pa.Schema) -> pa.Schema:
-    """Schema of a rewritten partition: the spec's columns, then the old file's others.
-
-    Columns only one side has are nullable: the other side's rows have nulls there.
-    """
-    fields = [
-        _widest(f, old.field(f.name)) if f.name in old.names else f.with_nullable(True)
-        for f in spec
-    ]
-    fields += [f.with_nullable(True) for f in old if f.name not in spec.names]
-    return pa.schema(fields)
-
-
-def _widest(new: pa.Field, old: pa.Field) -> pa.Field:
-    """A column typed int64 by one export and float64 by another (a report's averages in
-    milliseconds vs hh:mm:ss) is stored as float64, which holds both exactly."""
-    if {new.type, old.type} == {pa.int64(), pa.float64()}:
-        return new.with_type(pa.float64())
-    return new
-
-
-def _unified(schemas: list[pa.Schema]) -> pa.Schema:
-    """One schema over files written at different times; partial columns are nullable."""
-    unified = pa.unify_schemas(schemas, promote_options="permissive")
-    everywhere = set.intersection(*(set(s.names) for s in schemas))
-    return pa.schema([f if f.name in everywhere else f.with_nullable(True) for f in unified])
-
-
-def _batches_of(
-    fs: pafs.FileSystem, path: str, *, columns: list[str] | None = None
-) -> Iterator[pa.Table]:
-    """A Parquet file as tables of a bounded number of rows."""
-    with fs.open_input_file(path) as f, pq.ParquetFile(f) as pf:
-        for batch in pf.iter_batches(columns=columns):
-            yield pa.Table.from_batches([batch])
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def _parquet_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
-    """A writer that dictionary-encodes text columns only: ids, names and enums repeat,
-    while numbers and times mostly don't, and trying costs a hash per value."""
-    text = [
-        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-    ]
-    return pq.ParquetWriter(path, schema, use_dictionary=text)
-
-
-def _park(spool: _Spool) -> None:
-    """Close the spool's writer (if open); the file keeps what was written."""
-    if spool.writer is not None:
-        spool.writer.close()
-        spool.writer = None
-
-
-def _close_spool(spool: _Spool) -> _Finished:
-    """Close the writer and make the spool durable; an empty partition is removed instead."""
-    _park(spool)
-    if spool.rows + spool.survivors == 0:
-        Path(spool.path).unlink(missing_ok=True)
-        return _Finished(spool.target, None)
-    digest = hashlib.sha256()
-    with open(spool.path, "rb") as f:
-        while block := f.read(_COPY_BLOCK):
-            digest.update(block)
-        os.fsync(f.fileno())  # fsync flushes the file's pages, whichever fd asks
-    return _Finished(spool.target, spool.path, digest.hexdigest(), os.path.getsize(spool.path))
-
-
-def _discard(spool: _Spool) -> None:
-    _park(spool)
-    Path(spool.path).unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_spools(root: Path) -> None:
-    """Delete spools and manifest temps a crashed run left (`.<name>.tmp-<uuid>`)."""
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            if name.startswith(".") and TMP_MARK in name:
-                Path(dirpath, name).unlink(missing_ok=True)

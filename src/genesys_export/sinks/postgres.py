@@ -18,26 +18,36 @@ sink's life, so two runs into one schema refuse each other even across hosts.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from genesys_export.chunks import Replacement
 from genesys_export.errors import ConfigError, SinkError
-from genesys_export.sinks import conform, conform_keys, lock_held, redact_uri
+from genesys_export.sinks import redact_uri
 from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.columns import conform, conform_keys, widened
+from genesys_export.sinks.locks import lock_held
+from genesys_export.sinks.postgres_sql import (
+    Deletion,
+    column_def,
+    conninfo_params,
+    csv_text,
+    delete_matching,
+    display_uri,
+    lock_key,
+    pg_type,
+    temp_table,
+)
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
@@ -58,15 +68,6 @@ class _Stage:
     columns: list[str]
 
 
-@dataclass(frozen=True)
-class _Deletion:
-    """A temp table of replacement keys for one target table."""
-
-    table: str
-    name: str
-    columns: list[str]
-
-
 class PostgresSink:
     """A PostgreSQL schema as a sink (psycopg 3)."""
 
@@ -79,8 +80,8 @@ class PostgresSink:
         uri: str | None = None,
     ) -> None:
         self.schema = schema
-        params = _conninfo_params(conninfo)
-        self.uri = uri or _display_uri(params, schema)
+        params = conninfo_params(conninfo)
+        self.uri = uri or display_uri(params, schema)
         self._password = params.get("password") or None
         self._names = itertools.count()
         self._conn: psycopg.Connection[Any] | None = None
@@ -116,17 +117,17 @@ class PostgresSink:
             return
         with self._errors(f"delete from {spec.name}"):
             self._specs[spec.name] = spec
-            deletion = _Deletion(spec.name, self._temp_name("keys"), keys.column_names)
+            deletion = Deletion(spec.name, self._temp_name("keys"), keys.column_names)
             self._create_temp(deletion.name, keys.schema)
             self._copy(deletion.name, keys)
             self._deletions.append(deletion)
             stage = self._stages.get(spec.name)
             if stage is not None:
-                self._execute(_delete_matching(_temp(stage.name), deletion))
+                self._execute(delete_matching(temp_table(stage.name), deletion))
 
     def append(self, spec: TableSpec, table: pa.Table) -> None:
         """COPY rows into the table's staging temp table."""
-        rows = conform(spec, table)
+        rows = conform(table, spec.schema, name=spec.name)
         with self._errors(f"append to {spec.name}"):
             self._specs[spec.name] = spec
             stage = self._stage_for(spec)
@@ -156,7 +157,7 @@ class PostgresSink:
         finally:
             self.rollback()  # the temp tables: merged now, or to be discarded
         for name, spec in specs.items():
-            self._schemas[name] = _widened(self._schemas.get(name), spec.schema)
+            self._schemas[name] = widened(self._schemas.get(name), spec.schema)
         return stats
 
     def rollback(self) -> None:
@@ -237,9 +238,7 @@ class PostgresSink:
     def _lock(self) -> None:
         """Take the schema's advisory lock for this session, or raise LockHeld."""
         with self._errors("lock"):
-            found = self._fetch(
-                sql.SQL("SELECT pg_try_advisory_lock(%s)"), [_lock_key(self.schema)]
-            )
+            found = self._fetch(sql.SQL("SELECT pg_try_advisory_lock(%s)"), [lock_key(self.schema)])
         if not found[0][0]:
             raise lock_held(self.uri)
 
@@ -270,7 +269,7 @@ class PostgresSink:
 
     def _reset(self) -> None:
         self._stages: dict[str, _Stage] = {}
-        self._deletions: list[_Deletion] = []
+        self._deletions: list[Deletion] = []
         self._specs: dict[str, TableSpec] = {}
 
     def _stage_for(self, spec: TableSpec) -> _Stage:
@@ -285,7 +284,7 @@ class PostgresSink:
             if f.name not in stage.columns:
                 self._execute(
                     sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                        _temp(stage.name), sql.Identifier(f.name), sql.SQL(pg_type(f.type))
+                        temp_table(stage.name), sql.Identifier(f.name), sql.SQL(pg_type(f.type))
                     )
                 )
                 stage.columns.append(f.name)
@@ -295,19 +294,23 @@ class PostgresSink:
     def _create_temp(
         self, name: str, schema: pa.Schema, *, extra: Sequence[sql.Composable] = ()
     ) -> None:
-        columns = [*extra, *(_column_def(f, not_null=False) for f in schema)]
+        columns = [*extra, *(column_def(f, not_null=False) for f in schema)]
         self._execute(
-            sql.SQL("CREATE TEMP TABLE {} ({})").format(_temp(name), sql.SQL(", ").join(columns))
+            sql.SQL("CREATE TEMP TABLE {} ({})").format(
+                temp_table(name), sql.SQL(", ").join(columns)
+            )
         )
 
     def _copy(self, name: str, rows: pa.Table) -> None:
         """Stream `rows` into a temp table as CSV (nested values as JSON text)."""
         columns = sql.SQL(", ").join(sql.Identifier(n) for n in rows.column_names)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(_temp(name), columns)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            temp_table(name), columns
+        )
         cur = self._open_conn().cursor()
         with cur, cur.copy(statement) as copy:
             for batch in rows.to_batches(max_chunksize=_COPY_ROWS):
-                copy.write(_csv(batch))
+                copy.write(csv_text(batch))
 
     # --- commit --------------------------------------------------------------------------
 
@@ -319,7 +322,7 @@ class PostgresSink:
             stats.deleted[spec.name] = 0
         for deletion in self._deletions:
             target = self._ident(deletion.table)
-            stats.deleted[deletion.table] += self._execute(_delete_matching(target, deletion))
+            stats.deleted[deletion.table] += self._execute(delete_matching(target, deletion))
         for stage in self._stages.values():
             deleted, inserted = self._upsert(stage)
             stats.deleted[stage.spec.name] += deleted
@@ -328,20 +331,22 @@ class PostgresSink:
     def _upsert(self, stage: _Stage) -> tuple[int, int]:
         """Replace target rows by the staged rows' keys; insert the last row of each key."""
         self._execute(
-            sql.SQL("ANALYZE {}").format(_temp(stage.name))
+            sql.SQL("ANALYZE {}").format(temp_table(stage.name))
         )  # temp tables get no autovacuum
         key = sql.SQL(", ").join(sql.Identifier(k) for k in stage.spec.key)
         target = self._ident(stage.spec.name)
         deleted = self._execute(
             sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})").format(
-                target, key, key, _temp(stage.name)
+                target, key, key, temp_table(stage.name)
             )
         )
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in stage.columns)
         inserted = self._execute(
             sql.SQL(
                 "INSERT INTO {} ({}) SELECT DISTINCT ON ({}) {} FROM {} ORDER BY {}, {} DESC"
-            ).format(target, columns, key, columns, _temp(stage.name), key, sql.Identifier(ORD))
+            ).format(
+                target, columns, key, columns, temp_table(stage.name), key, sql.Identifier(ORD)
+            )
         )
         return deleted, inserted
 
@@ -355,7 +360,7 @@ class PostgresSink:
                 if f.name not in current.names:
                     self._execute(
                         sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
-                            self._ident(spec.name), _column_def(f, not_null=False)
+                            self._ident(spec.name), column_def(f, not_null=False)
                         )
                     )
         self._execute(
@@ -363,12 +368,12 @@ class PostgresSink:
                 "INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE "
                 "SET arrow_schema = EXCLUDED.arrow_schema, updated_at = EXCLUDED.updated_at"
             ).format(self._ident(TABLES)),
-            [spec.name, _widened(current, spec.schema).serialize().to_pybytes(), datetime.now(UTC)],
+            [spec.name, widened(current, spec.schema).serialize().to_pybytes(), datetime.now(UTC)],
         )
 
     def _create_table(self, spec: TableSpec) -> None:
         """CREATE TABLE with the spec's columns and its key as PRIMARY KEY."""
-        columns = [_column_def(f, not_null=f.name in spec.key) for f in spec.schema]
+        columns = [column_def(f, not_null=f.name in spec.key) for f in spec.schema]
         key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
         columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
         self._execute(
@@ -423,116 +428,3 @@ class PostgresSink:
             yield
         except psycopg.Error as exc:
             raise SinkError(f"{self.uri}: {action} failed ({self._scrub(exc)})") from exc
-
-
-# --- SQL and types -----------------------------------------------------------------------
-
-
-def pg_type(t: pa.DataType) -> str:
-    """The PostgreSQL type a column of Arrow type `t` is stored as."""
-    if pa.types.is_dictionary(t):
-        return pg_type(t.value_type)
-    if pa.types.is_timestamp(t):
-        return "timestamptz" if t.tz else "timestamp"
-    if pa.types.is_decimal(t):
-        return f"numeric({t.precision}, {t.scale})"
-    if pa.types.is_nested(t):
-        return "jsonb"
-    for test, name in _SCALAR_TYPES:
-        if test(t):
-            return name
-    raise SinkError(f"Arrow type {t} has no PostgreSQL mapping")
-
-
-_SCALAR_TYPES = (
-    (pa.types.is_string, "text"),
-    (pa.types.is_large_string, "text"),
-    (pa.types.is_boolean, "boolean"),
-    (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t), "smallint"),
-    (lambda t: pa.types.is_int32(t) or pa.types.is_uint16(t), "integer"),
-    (lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t), "bigint"),
-    (pa.types.is_uint64, "numeric(20)"),
-    (lambda t: pa.types.is_float16(t) or pa.types.is_float32(t), "real"),
-    (pa.types.is_float64, "double precision"),
-    (pa.types.is_date, "date"),
-)
-
-
-def _column_def(f: pa.Field, *, not_null: bool) -> sql.Composable:
-    null = sql.SQL(" NOT NULL") if not_null else sql.SQL("")
-    return sql.SQL("{} {}{}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.type)), null)
-
-
-def _temp(name: str) -> sql.Composable:
-    return sql.Identifier("pg_temp", name)
-
-
-def _delete_matching(target: sql.Composable, deletion: _Deletion) -> sql.Composed:
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in deletion.columns)
-    return sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})").format(
-        target, cols, cols, _temp(deletion.name)
-    )
-
-
-def _csv(batch: pa.RecordBatch) -> bytes:
-    """A batch as header-less CSV for COPY: nested values JSON, dictionaries decoded."""
-    columns = [_csv_column(column) for column in batch.columns]
-    batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-    out = pa.BufferOutputStream()
-    pacsv.write_csv(batch, out, write_options=pacsv.WriteOptions(include_header=False))
-    return bytes(out.getvalue().to_pybytes())
-
-
-def _csv_column(column: pa.Array) -> pa.Array:
-    if pa.types.is_dictionary(column.type):
-        return column.dictionary_decode()
-    if pa.types.is_nested(column.type):
-        return pa.array(
-            [
-                None if v is None else json.dumps(v, default=_json_default)
-                for v in column.to_pylist()
-            ],
-            pa.string(),
-        )
-    return column
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _widened(current: pa.Schema | None, spec: pa.Schema) -> pa.Schema:
-    """The table's schema after `spec` was written: columns added later are nullable."""
-    if current is None:
-        return spec
-    return pa.schema(
-        [*current, *(f.with_nullable(True) for f in spec if f.name not in current.names)]
-    )
-
-
-def _lock_key(schema: str) -> int:
-    """A stable signed 64-bit advisory lock key for a schema name."""
-    digest = hashlib.sha256(f"genesys-export:{schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _conninfo_params(conninfo: str) -> dict[str, str]:
-    """libpq parameters of a DSN or URI; a malformed one is a ConfigError (password-free)."""
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.Error as exc:
-        raise ConfigError(
-            "--dest: the PostgreSQL connection string is malformed; expected "
-            "postgresql://user:pass@host:port/db?schema=genesys"
-        ) from exc
-    return {k: str(v) for k, v in params.items() if v is not None}
-
-
-def _display_uri(params: dict[str, str], schema: str) -> str:
-    """A password-free URI naming where the sink writes."""
-    user = f"{params['user']}@" if params.get("user") else ""
-    port = f":{params['port']}" if params.get("port") else ""
-    host, db = params.get("host", ""), params.get("dbname", "")
-    return f"postgresql://{user}{host}{port}/{db}?schema={schema}"
