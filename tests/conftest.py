@@ -49,3 +49,17 @@ def running_simulator(**options: Any) -> Iterator[tuple[Simulator, Any]]:
 def sim_factory() -> Any:
     """`with sim_factory(faults=...) as (sim, running):` a fresh simulator per test."""
     return running_simulator
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 on a free loopback port, for the whole session."""
+    from moto.server import ThreadedMotoServer  # heavy: only for the tests that use it
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

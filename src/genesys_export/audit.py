@@ -74,19 +74,40 @@ class AuditLog:
         self.path = Path(path)
         self.run_id = run_id
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._held: list[tuple[datetime, AuditEvent, dict[str, Any]]] | None = None
+
+    def hold(self) -> None:
+        """Keep events in memory until `release` (a run with nothing written yet)."""
+        with self._lock:
+            self._held = self._held if self._held is not None else []
+
+    def release(self) -> None:
+        """Write the held events, each with the time it happened, and stop holding."""
+        with self._lock:  # later events wait, so the trail keeps the order they happened in
+            held, self._held = self._held or [], None
+            for at, event, body in held:
+                self._write(at, event, body)
 
     def append(self, event: AuditEvent | str, **fields: Any) -> dict[str, Any]:
-        """Write one event line and return it as written (secrets masked)."""
+        """Write one event line and return it (secrets masked); held events return no hash."""
         event = AuditEvent(event)  # an unknown name raises ValueError: names can't drift
         clash = sorted(set(fields) & set(HEAD_KEYS))
         if clash:
             raise ValueError(f"audit fields {clash} clash with the line's fixed keys")
         body = _masked(_jsonable(fields))
+        at = self._clock()
+        with self._lock:
+            if self._held is not None:
+                self._held.append((at, event, body))
+                return {"run_id": self.run_id, "event": str(event), **body}
+        return self._write(at, event, body)
+
+    def _write(self, at: datetime, event: AuditEvent, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock, _locked_append(self.path) as fd:
             seq, prev_hash = _chain_tail(fd, self.path)
             line = {
-                "ts": self._clock().astimezone(UTC).isoformat(),
+                "ts": at.astimezone(UTC).isoformat(),
                 "run_id": self.run_id,
                 "event": str(event),
                 "seq": seq + 1,

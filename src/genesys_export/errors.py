@@ -20,7 +20,8 @@ GenesysExportError          .exit_code: what the command line exits with
 ├── CheckpointError         unreadable, or belongs to another export kind              -> 5
 ├── Stopped                 the run was stopped (Ctrl-C, another chunk failed)        -> 130
 ├── NotifyFailed            a webhook kept failing (only with --strict-notify)        -> 5
-└── LockHeld                another run holds the destination's lock                   -> 2
+├── LockHeld                another run holds the destination's lock                   -> 2
+│   └── ForeignLock         another program holds it open (DuckDB's file lock)         -> 5
 """
 
 from __future__ import annotations
@@ -170,3 +171,10 @@ class LockHeld(GenesysExportError):
     """Another run holds the destination's lock."""
 
     exit_code = 2
+
+
+class ForeignLock(LockHeld):
+    """Another program holds the destination open (DuckDB's own file lock): a destination
+    failure rather than a second run."""
+
+    exit_code = 5

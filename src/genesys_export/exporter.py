@@ -7,6 +7,7 @@ result.summary; result.table("conversations"); result.to_pandas("participants")
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from genesys_export.progress import Progress, QuietProgress
 from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
+from genesys_export.sinks.deferred import DeferredSink
+from genesys_export.sinks.preflight import check_destination
 from genesys_export.transform.tables import RunContext
 
 if TYPE_CHECKING:
@@ -232,26 +235,41 @@ class Exporter:
     def run(
         self, command: str, dest: str, *, audit: Path | None = None, **fields: Any
     ) -> Iterator[tuple[Run, Sink]]:
-        """Open the API, sink and audit trail; audit the start and the end of the run."""
-        with self.api() as api, open_sink(dest) as sink:
+        """Open the API, sink and audit trail; audit the start and the end of the run.
+
+        Nothing is created before the first data is ready to write: the destination is
+        checked, the token fetched, and only then does the sink open, on its first write
+        (the audit trail waits for it); a destination this run created and never
+        committed to is removed when the run fails.
+        """
+        found = check_destination(dest, os.environ)
+        with self.api() as api:
+            api.auth.current()  # refused credentials end the run here (exit 3)
             audit_path = audit or self.audit_path or audit_path_for(dest)
             run = Run(api, None, self.progress_factory(api))
             run.audit = AuditLog(audit_path, run.run_id) if audit_path else None
-            run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields)
-            try:
-                yield run, sink
-            except BaseException as exc:
+            if run.audit is not None:
+                run.audit.hold()
+            release = run.audit.release if run.audit is not None else (lambda: None)
+            with DeferredSink(dest, found, on_open=release) as sink:
+                run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields)
+                try:
+                    yield run, sink
+                except BaseException as exc:
+                    run.progress.stop()
+                    failed(run, exc)
+                    if run.jobs:  # the trail keeps every job the run submitted
+                        release()
+                    raise
                 run.progress.stop()
-                failed(run, exc)
-                raise
-            run.progress.stop()
-            run.landed = {
-                name: sink.count_rows(name, run_id=run.run_id) if written else 0
-                for name, written in run.rows.items()
-            }
-            run.final = run.summary(dest=sink.uri, **run.extra)
-            finished = {k: v for k, v in run.final.items() if k != "run_id"}
-            run.event(AuditEvent.RUN_FINISHED, **finished)
+                run.landed = {
+                    name: sink.count_rows(name, run_id=run.run_id) if written else 0
+                    for name, written in run.rows.items()
+                }
+                run.final = run.summary(dest=sink.uri, **run.extra)
+                finished = {k: v for k, v in run.final.items() if k != "run_id"}
+                run.event(AuditEvent.RUN_FINISHED, **finished)
+                release()
 
 
 def _interval(interval: str | Interval) -> Interval:

@@ -24,13 +24,15 @@ from genesys_export.datasets import (
     UsersDataset,
 )
 from genesys_export.intervals import parse_duration, parse_interval
-from genesys_export.sinks import audit_path_for, open_sink
+from genesys_export.sinks import audit_path_for
+from genesys_export.sinks.deferred import DeferredSink
+from genesys_export.sinks.preflight import find_destination
 from genesys_export.sync import DatasetPlan, plan_dataset, sync_status
 
 
 def plan_for_config(config: SyncConfig, *, now: datetime | None = None) -> list[DatasetPlan]:
     moment = now or datetime.now(UTC)
-    with open_sink(config.destination.uri, lock=False) as sink:
+    with _reader(config.destination.uri) as sink:
         return [
             plan_dataset(
                 name,
@@ -110,7 +112,7 @@ def status_for_config(config: SyncConfig) -> list[dict[str, Any]]:
         else audit_path_for(config.destination.uri)
     )
     events = read_events(audit) if audit is not None and audit.exists() else []
-    with open_sink(config.destination.uri, lock=False) as sink:
+    with _reader(config.destination.uri) as sink:
         return sync_status(sink, config, events)
 
 
@@ -131,3 +133,8 @@ def render_status(rows: list[dict[str, Any]], console: Console | None = None) ->
             runs or "-",
         )
     (console or Console()).print(table)
+
+
+def _reader(uri: str) -> DeferredSink:
+    """The destination for reading checkpoints: nothing is created where none exists."""
+    return DeferredSink(uri, find_destination(uri), lock=False)

@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
 
 from genesys_export.chunks import Replacement
 from genesys_export.sinks import audit_path_for, open_sink
@@ -32,18 +31,6 @@ CONVERSATIONS = TableSpec(
     key=("conversation_id",),
     partition_by="conversation_start",
 )
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 on a free loopback port, for the whole module."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -381,10 +381,14 @@ def test_ctrl_c_stops_at_once_with_exit_130_and_audits_the_failure(tmp_path: Pat
         )
         audit = tmp_path / "genesys-export-audit.jsonl"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "job.submitted" not in (
-            audit.read_text() if audit.exists() else ""
-        ):
+        submitted = lambda: any(  # noqa: E731
+            r.method == "POST" and r.path.endswith("/details/jobs") for r in sim.requests
+        )
+        while time.monotonic() < deadline and not submitted():
             time.sleep(0.1)
+        if not submitted():
+            child.kill()
+            pytest.fail(f"no details job was submitted within 60 s: {child.communicate()[1]}")
         interrupted = time.monotonic()
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=30)
@@ -392,4 +396,6 @@ def test_ctrl_c_stops_at_once_with_exit_130_and_audits_the_failure(tmp_path: Pat
     assert child.returncode == 130, stderr
     assert took < 10
     assert "Traceback" not in stderr and "interrupted" in stderr
-    assert [e["event"] for e in read_events(audit)][-1] == "run.failed"
+    events = [e["event"] for e in read_events(audit)]
+    assert events[-1] == "run.failed"
+    assert "job.submitted" in events  # the budget the run spent is on record

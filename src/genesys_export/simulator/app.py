@@ -258,6 +258,8 @@ class Simulator:
             problem = problem or TokenProblem.MISSING
             refusal = Problem(401, problem.value, _TOKEN_MESSAGES[problem])
             return error_reply(refusal, correlation_id), idle
+        if self._fault_state.denies(request.path):
+            return error_reply(_missing_permission(request.path), correlation_id), idle
         budget = self._limiter.take(token, now)
         if not budget.allowed:
             return self._too_many(budget.limit, budget.retry_after, correlation_id), budget
@@ -330,3 +332,31 @@ class SharedState:
     exports: dict[str, Export]
     jobs: dict[str, Job] = field(default_factory=dict)
     downloads: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+
+
+def _missing_permission(path: str) -> Problem:
+    """The 403 of a client whose role lacks the permission a path needs."""
+    permissions = "[" + _PERMISSIONS.get(_permission_area(path), "analytics:*:view") + "]"
+    template = (
+        "Unable to perform the requested action. You must have at least one of the "
+        "following permissions assigned: {permissions}"
+    )
+    return Problem(
+        403,
+        "missing.any.permissions",
+        template.replace("{permissions}", permissions),
+        params={"permissions": permissions},
+        template=template,
+    )
+
+
+def _permission_area(path: str) -> str:
+    return next((area for area in _PERMISSIONS if area in path), "")
+
+
+_PERMISSIONS = {
+    "/conversations/details": "analytics:conversationDetail:view",
+    "/users/details": "analytics:userDetail:view",
+    "/conversations/aggregates": "analytics:conversationAggregate:view",
+    "/reporting/exports": "analytics:dataExport:view",
+}

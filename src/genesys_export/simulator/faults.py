@@ -41,6 +41,11 @@ Job, page and download faults, each hitting the first N occasions (default n=1):
                        follows; all pages unless n is given
     slow_jobs:seconds=S[,n=N]   jobs take S seconds longer (all jobs unless n is given)
 
+Permissions:
+
+    deny:path=P        every API request whose path contains P is refused with 403
+                       `missing.any.permissions`, as for a client without the permission
+
 Example: `429:every=10,retry_after=1;5xx:burst=2;fail_job:n=1`. Faults are counters, not
 randomness, so a run with the same plan and the same requests sees the same faults.
 In Python: `FaultPlan(rules=[FaultRule(FaultKind.TOO_MANY_REQUESTS, every=10)])`;
@@ -70,6 +75,7 @@ class FaultKind(StrEnum):
     REPEAT_CURSOR = "repeat_cursor"
     PARTIAL_EXPORT = "partial_export"
     RAGGED_CSV = "ragged_csv"
+    DENY = "deny"
 
 
 class FaultScope(StrEnum):
@@ -109,6 +115,7 @@ _PARAMS: dict[FaultKind, frozenset[str]] = {
     FaultKind.DROP: frozenset({"every", "burst", "after", "scope", "path"}),
     FaultKind.REVOKE: frozenset({"after", "every"}),
     FaultKind.SLOW_JOBS: frozenset({"seconds", "n"}),
+    FaultKind.DENY: frozenset({"path"}),
     **{kind: frozenset({"n"}) for kind in _COUNTED_KINDS if kind is not FaultKind.SLOW_JOBS},
 }
 _SERVER_ERROR_STATUSES = (500, 503, 504)
@@ -143,6 +150,8 @@ class FaultRule:
             return "give exactly one of every=N or burst=N"
         if self.kind is FaultKind.REVOKE and (self.every is None) == (self.after == 0):
             return "give exactly one of after=N or every=N"
+        if self.kind is FaultKind.DENY and not self.path:
+            return "give path=P, the part of the paths to refuse"
         if self.kind is FaultKind.SLOW_JOBS and self.seconds <= 0:
             return "give seconds=S with S > 0"
         if self.kind is FaultKind.SERVER_ERROR and self.status not in _SERVER_ERROR_STATUSES:
@@ -250,6 +259,14 @@ class FaultState:
                 chosen = RequestFault(rule.kind, status, rule.retry_after)
                 self._count(rule.kind)
         return chosen
+
+    def denies(self, path: str) -> bool:
+        """Whether a `deny` rule refuses this path (counted as injected when it does)."""
+        for rule in self.plan.rules:
+            if rule.kind is FaultKind.DENY and rule.path is not None and rule.path in path:
+                self._count(rule.kind)
+                return True
+        return False
 
     def revokes_now(self) -> bool:
         """Count one API call; True when tokens issued so far must be revoked before it."""

@@ -110,6 +110,18 @@ def audit_path_for(uri: str) -> Path | None:
     return Path.cwd() / AUDIT_FILE
 
 
+def sink_uri(uri: str) -> str:
+    """How the sink of a `--dest` names itself (its `uri`), without opening it."""
+    dest = parse_dest(uri)
+    if dest.kind == "duckdb":
+        return f"duckdb:///{dest.location}"
+    if dest.kind == "parquet":
+        return f"parquet://{Path(dest.location).absolute()}"
+    if dest.kind == "s3":
+        return f"s3://{dest.location}"
+    return redact_uri(uri)
+
+
 def redact_uri(uri: str) -> str:
     """The URI without the password of its user info (`user:***@host`)."""
     return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", uri)

@@ -34,10 +34,10 @@ import duckdb
 import pyarrow as pa
 
 from genesys_export.chunks import Replacement
-from genesys_export.errors import ConfigError, SinkError
+from genesys_export.errors import ConfigError, ForeignLock, SinkError
 from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, keep_last, widened
-from genesys_export.sinks.locks import lock_file, lock_held
+from genesys_export.sinks.locks import lock_file
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
@@ -223,7 +223,10 @@ class DuckDBSink:
         except duckdb.IOException as exc:
             con.close()
             if "lock" in str(exc).lower():
-                raise lock_held(self.uri) from exc
+                raise ForeignLock(
+                    f"destination {self.uri} is locked by another process; "
+                    "wait for it or use another --dest"
+                ) from exc
             raise SinkError(f"{self.uri}: cannot open the database ({exc})") from exc
         except duckdb.Error as exc:
             con.close()

@@ -48,6 +48,7 @@ from genesys_export.sinks.postgres_sql import (
     pg_type,
     temp_table,
 )
+from genesys_export.sinks.preflight import Preflight
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
@@ -98,14 +99,7 @@ class PostgresSink:
     @classmethod
     def from_uri(cls, uri: str, *, lock: bool = True) -> PostgresSink:
         """A sink from `postgresql://user:pass@host:port/db?schema=genesys&sslmode=...`."""
-        parts = urlsplit(uri)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [v for k, v in query if k == "schema"]
-        schema = schemas[-1] if schemas else DEFAULT_SCHEMA
-        if not schema:
-            raise ConfigError(f"--dest {redact_uri(uri)!r}: schema= is empty; name a schema")
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
-        conninfo = urlunsplit(parts._replace(query=rest))
+        conninfo, schema = split_uri(uri)
         return cls(conninfo, schema=schema, lock=lock, uri=redact_uri(uri))
 
     # --- the Sink protocol ---------------------------------------------------------------
@@ -428,3 +422,64 @@ class PostgresSink:
             yield
         except psycopg.Error as exc:
             raise SinkError(f"{self.uri}: {action} failed ({self._scrub(exc)})") from exc
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """A `--dest` URI as a libpq connection string and the schema it names."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
+    if not schema:
+        raise ConfigError(f"--dest {redact_uri(uri)!r}: schema= is empty; name a schema")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def check_postgres(uri: str) -> Preflight:
+    """The server answers, the schema can be written and no run holds it; creates nothing."""
+    conninfo, schema = split_uri(uri)
+    with _preflight_errors(uri, conninfo), _connection(conninfo) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+        exists = found.fetchone() is not None
+        allowed = (
+            conn.execute("SELECT has_schema_privilege(%s, 'CREATE')", [schema])
+            if exists
+            else conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')")
+        ).fetchone()
+        free = conn.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(schema)]).fetchone()
+        if free and free[0]:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(schema)])
+    if not (allowed and allowed[0]):
+        raise SinkError(
+            f"{redact_uri(uri)}: no CREATE privilege on schema {schema}; grant it or pick one"
+        )
+    if not (free and free[0]):
+        raise lock_held(redact_uri(uri))
+    return Preflight(exists=exists)
+
+
+def _connection(conninfo: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        conninfo, autocommit=True, application_name="genesys-export", connect_timeout=10
+    )
+
+
+@contextmanager
+def _preflight_errors(uri: str, conninfo: str) -> Iterator[None]:
+    """Driver errors as one SinkError line naming the destination, password cut out."""
+    password = conninfo_params(conninfo).get("password")
+    try:
+        yield
+    except psycopg.Error as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = text.replace(password, "***") if password else text
+        raise SinkError(f"{redact_uri(uri)}: cannot connect ({text})") from None
+
+
+def find_schema(uri: str) -> Preflight:
+    """Whether the schema of a `--dest` exists (SinkError when the server cannot be reached)."""
+    conninfo, schema = split_uri(uri)
+    with _preflight_errors(uri, conninfo), _connection(conninfo) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+        return Preflight(exists=found.fetchone() is not None)
