@@ -167,13 +167,15 @@ def _validate(specs: tuple[TableSpec, ...], tables: Mapping[str, pa.Table]) -> V
 def _key_checks(spec: TableSpec, table: pa.Table, *, unique: bool = True) -> list[CheckResult]:
     """`key_not_null` and (with `unique`) `key_unique` over the spec's key columns."""
     keys = table.select(list(spec.key))
-    not_null = _result("key_not_null", spec, table.num_rows, keys.filter(_any_null(keys)))
+    required = keys.select([k for k in spec.key if not spec.schema.field(k).nullable])
+    missing = keys.filter(_any_null(required)) if required.num_columns else keys.slice(0, 0)
+    not_null = _result("key_not_null", spec, table.num_rows, missing)
     return [not_null, _unique_check(spec, keys)] if unique else [not_null]
 
 
 def _unique_check(spec: TableSpec, keys: pa.Table) -> CheckResult:
     """`key_unique`: rows sharing their key with another row; `keys` holds the key columns."""
-    codes = _codes(keys, spec.key)
+    codes = row_codes(keys, spec.key)
     if _distinct(codes) == keys.num_rows:
         return CheckResult("key_unique", spec.name, keys.num_rows, 0)
     counts = pc.value_counts(codes)
@@ -197,7 +199,7 @@ def _parent_check(
         return _result("has_parent", spec, table.num_rows, children)
     # Codes are numbered in order of first appearance, parents first: a child's key is a
     # parent's exactly when its code is below the number of distinct parent keys.
-    codes = _codes(pa.concat_tables([parent.select(list(columns)), children]), columns)
+    codes = row_codes(pa.concat_tables([parent.select(list(columns)), children]), columns)
     parents = _distinct(codes.slice(0, parent.num_rows))
     orphan = pc.greater_equal(codes.slice(parent.num_rows), parents)
     orphan = pc.or_(orphan, _any_null(children))  # a null key has no parent, as in a join
@@ -212,7 +214,7 @@ def _any_null(keys: pa.Table) -> pa.Array:
     return null
 
 
-def _codes(table: pa.Table, columns: Sequence[str]) -> pa.Array:
+def row_codes(table: pa.Table, columns: Sequence[str]) -> pa.Array:
     """One int64 per row, equal for two rows exactly when their `columns` are (null equal to
     null), numbered 0, 1, ... in order of first appearance."""
     codes: pa.Array | None = None

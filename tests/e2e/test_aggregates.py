@@ -52,8 +52,8 @@ def truth_rows(sim: Simulator, body: dict[str, Any]) -> list[tuple[Any, ...]]:
                     (
                         start,
                         end,
-                        group.get("queueId", ""),
-                        group.get("mediaType", ""),
+                        group.get("queueId"),
+                        group.get("mediaType"),
                         metric["metric"],
                         stats.get("count"),
                         stats.get("sum"),
@@ -67,7 +67,7 @@ def truth_rows(sim: Simulator, body: dict[str, Any]) -> list[tuple[Any, ...]]:
 def landed_rows(dest: str, granularity: str) -> list[tuple[Any, ...]]:
     rows = []
     for r in read(dest, TABLE).to_pylist():
-        assert r["granularity"] == granularity and r["qualifier"] == ""
+        assert r["granularity"] == granularity and r["qualifier"] is None
         rows.append(
             (
                 r["interval_start"],

@@ -40,7 +40,7 @@ def test_contract_example_long_format() -> None:
         "5b1d2c3e-9f8a-4b7c-a6d5-e4f3a2b1c0d9",
         "voice",
     )
-    assert (first["metric"], first["qualifier"], first["count"]) == ("nOffered", "", 14)
+    assert (first["metric"], first["qualifier"], first["count"]) == ("nOffered", None, 14)
     handle = next(r for r in rows if r["metric"] == "tHandle")
     assert (handle["count"], handle["sum"], handle["min"], handle["max"]) == (
         12,
@@ -54,7 +54,7 @@ def test_contract_example_long_format() -> None:
 
 
 def test_offsets_views_qualifiers_and_missing_dimensions() -> None:
-    """Offsets become UTC; views are rows named after the view; absent texts become ""."""
+    """Offsets become UTC; views are rows named after the view; absent texts stay absent (null)."""
     body = response(
         {
             "group": {"queueId": "q1"},
@@ -74,11 +74,11 @@ def test_offsets_views_qualifiers_and_missing_dimensions() -> None:
 
     assert [(r["metric"], r["qualifier"], r["count"]) for r in rows] == [
         ("tHandle", "voice", 2),
-        ("nOffered", "", 3),
-        ("handleUnder60", "", 1),
+        ("nOffered", None, 3),
+        ("handleUnder60", None, 1),
     ]
     assert {r["interval_start"] for r in rows} == {datetime(2024, 5, 1, 4, tzinfo=UTC)}
-    assert {(r["queue_id"], r["media_type"]) for r in rows} == {("q1", "")}
+    assert {(r["queue_id"], r["media_type"]) for r in rows} == {("q1", None)}
     assert all(r["_extra"] is None for r in rows)
 
 

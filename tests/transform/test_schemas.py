@@ -106,7 +106,9 @@ def test_aggregate_spec() -> None:
     assert spec.schema.field("count").type == pa.int64()
     assert spec.schema.field("p95").type == pa.int64()
     assert spec.schema.field("ratio").type == pa.float64()
-    assert not spec.schema.field("queue_id").nullable
+    # absent stays absent: a group without a queue, a metric without a qualifier
+    assert spec.schema.field("queue_id").nullable and spec.schema.field("qualifier").nullable
+    assert not spec.schema.field("interval_start").nullable
 
 
 def test_aggregate_spec_refuses_a_dimension_that_shadows_a_column() -> None:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from genesys_export.errors import SinkError
 from genesys_export.transform.tables import TableSpec
+from genesys_export.validate import row_codes
 
 
 def conform(table: pa.Table, schema: pa.Schema, *, name: str, fill: bool = False) -> pa.Table:
@@ -87,16 +88,19 @@ def row_dates(table: pa.Table, spec: TableSpec) -> pa.Array:
 
 
 def matches_any(table: pa.Table, keys: pa.Table) -> pa.BooleanArray:
-    """For each row of `table`: do its `keys.column_names` values equal a row of `keys`?"""
+    """For each row of `table`: do its `keys.column_names` values equal a row of `keys`?
+
+    Null equals null: an absent dimension is a value of the key like any other.
+    """
     names = keys.column_names
     if len(names) == 1:
         column = table.column(names[0]).combine_chunks()
         return pc.is_in(column, value_set=keys.column(0).combine_chunks())
-    # A semi join on the key columns only: Arrow's join cannot carry nested payload columns.
-    index = pa.array(range(table.num_rows), pa.int64())
-    probe = pa.table([table.column(n) for n in names], names=names).append_column("__row", index)
-    hits = probe.join(keys, keys=names, join_type="left semi").column("__row")
-    return pc.is_in(index, value_set=hits.combine_chunks())
+    # Codes of the keys and the rows together, null equal to null (a join would not match
+    # nulls): a row matches when its code is one of the keys'.
+    both = pa.concat_tables([keys, table.select(names).cast(keys.schema)])
+    codes = row_codes(both, names)
+    return pc.is_in(codes.slice(keys.num_rows), value_set=codes.slice(0, keys.num_rows))
 
 
 def widened(current: pa.Schema | None, spec: pa.Schema) -> pa.Schema:

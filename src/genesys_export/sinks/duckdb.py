@@ -309,11 +309,10 @@ class DuckDBSink:
 
     def _delete_matching(self, name: str, keys: pa.Table) -> int:
         """DELETE rows whose `keys.column_names` values are among `keys`; the count."""
-        cols = ", ".join(_ident(c) for c in keys.column_names)
+        target = _ident(name)
         with self._registered(keys) as view:
-            found = self._con.execute(
-                f"DELETE FROM {_ident(name)} WHERE ({cols}) IN (SELECT {cols} FROM {view})"
-            ).fetchall()
+            found = self._con.execute(f"DELETE FROM {target} WHERE {_matching(keys, view, target)}")
+            found = found.fetchall()
         return int(found[0][0]) if found else 0
 
     # --- plumbing ------------------------------------------------------------------------
@@ -381,6 +380,17 @@ def _schema_from(blob: bytes) -> pa.Schema:
 def _literal(text: str) -> str:
     """A DuckDB string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _matching(keys: pa.Table, view: str, target: str) -> str:
+    """`target` rows whose key columns equal a row of `view`; null-aware where keys may be
+    null (IS NOT DISTINCT FROM), a plain IN otherwise."""
+    names = keys.column_names
+    if not any(f.nullable for f in keys.schema):
+        cols = ", ".join(_ident(c) for c in names)
+        return f"({cols}) IN (SELECT {cols} FROM {view})"
+    same = " AND ".join(f"{target}.{_ident(c)} IS NOT DISTINCT FROM k.{_ident(c)}" for c in names)
+    return f"EXISTS (SELECT 1 FROM {view} AS k WHERE {same})"
 
 
 def _ident(name: str) -> str:

@@ -43,6 +43,7 @@ from genesys_export.sinks.postgres_sql import (
     conninfo_params,
     csv_text,
     delete_matching,
+    delete_where_keys,
     display_uri,
     lock_key,
     pg_type,
@@ -111,7 +112,8 @@ class PostgresSink:
             return
         with self._errors(f"delete from {spec.name}"):
             self._specs[spec.name] = spec
-            deletion = Deletion(spec.name, self._temp_name("keys"), keys.column_names)
+            nullable = any(f.nullable for f in keys.schema)
+            deletion = Deletion(spec.name, self._temp_name("keys"), keys.column_names, nullable)
             self._create_temp(deletion.name, keys.schema)
             self._copy(deletion.name, keys)
             self._deletions.append(deletion)
@@ -329,10 +331,9 @@ class PostgresSink:
         )  # temp tables get no autovacuum
         key = sql.SQL(", ").join(sql.Identifier(k) for k in stage.spec.key)
         target = self._ident(stage.spec.name)
+        nullable = any(stage.spec.schema.field(k).nullable for k in stage.spec.key)
         deleted = self._execute(
-            sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})").format(
-                target, key, key, temp_table(stage.name)
-            )
+            delete_where_keys(target, temp_table(stage.name), stage.spec.key, nullable)
         )
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in stage.columns)
         inserted = self._execute(
@@ -366,15 +367,27 @@ class PostgresSink:
         )
 
     def _create_table(self, spec: TableSpec) -> None:
-        """CREATE TABLE with the spec's columns and its key as PRIMARY KEY."""
-        columns = [column_def(f, not_null=f.name in spec.key) for f in spec.schema]
+        """CREATE TABLE with the spec's columns and its key as PRIMARY KEY.
+
+        A key with columns that may be null (an absent aggregate dimension) cannot be a
+        primary key: it is UNIQUE NULLS NOT DISTINCT instead (PostgreSQL 15+; older servers
+        get no constraint, the merge keeps keys unique all the same).
+        """
+        required = {k for k in spec.key if not spec.schema.field(k).nullable}
+        columns = [column_def(f, not_null=f.name in required) for f in spec.schema]
         key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-        columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
+        if len(required) == len(spec.key):
+            columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
+        elif self._server_version() >= 150000:
+            columns.append(sql.SQL("UNIQUE NULLS NOT DISTINCT ({})").format(key))
         self._execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
                 self._ident(spec.name), sql.SQL(", ").join(columns)
             )
         )
+
+    def _server_version(self) -> int:
+        return int(self._fetch(sql.SQL("SHOW server_version_num"))[0][0])
 
     def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._execute(

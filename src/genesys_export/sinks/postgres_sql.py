@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,6 +27,7 @@ class Deletion:
     table: str
     name: str
     columns: list[str]
+    nullable: bool = False  # some key column may be null: match null-aware
 
 
 def pg_type(t: pa.DataType) -> str:
@@ -68,9 +70,25 @@ def temp_table(name: str) -> sql.Composable:
 
 
 def delete_matching(target: sql.Composable, deletion: Deletion) -> sql.Composed:
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in deletion.columns)
-    return sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {})").format(
-        target, cols, cols, temp_table(deletion.name)
+    return delete_where_keys(target, temp_table(deletion.name), deletion.columns, deletion.nullable)
+
+
+def delete_where_keys(
+    target: sql.Composable, keys: sql.Composable, columns: Sequence[str], nullable: bool
+) -> sql.Composed:
+    """DELETE the `target` rows whose `columns` equal a row of `keys`: a plain IN, or where a
+    key column may be null, IS NOT DISTINCT FROM (null equals null)."""
+    if not nullable:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        return sql.SQL("DELETE FROM {} AS t WHERE ({}) IN (SELECT {} FROM {})").format(
+            target, cols, cols, keys
+        )
+    same = sql.SQL(" AND ").join(
+        sql.SQL("t.{} IS NOT DISTINCT FROM k.{}").format(sql.Identifier(c), sql.Identifier(c))
+        for c in columns
+    )
+    return sql.SQL("DELETE FROM {} AS t WHERE EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
+        target, keys, same
     )
 
 

@@ -44,8 +44,7 @@ def aggregate_table(
     result = pc.take(bucket_result, rows["bucket"])
     group = results.field("group")
     for dimension in group_by:
-        values = pc.fill_null(group.field(dimension), "")
-        columns[names.snake_case(dimension)] = pc.take(values, result)
+        columns[names.snake_case(dimension)] = pc.take(group.field(dimension), result)
     columns["granularity"] = pa.repeat(pa.scalar(granularity), len(result))
     columns["metric"], columns["qualifier"] = rows["metric"], rows["qualifier"]
     columns |= names.record_columns(rows["stats"], models.STATISTICAL_SUMMARY)
@@ -60,7 +59,7 @@ def aggregate_table(
 def _metric_rows(buckets: pa.StructArray) -> dict[str, pa.Array]:
     """Metrics and views of every bucket, bucket by bucket (metrics first within a bucket).
 
-    Returns each row's bucket index, metric (a view's name), qualifier ("" when absent),
+    Returns each row's bucket index, metric (a view's name), qualifier (null when absent),
     stats, and `source`: its index among all metrics followed by all views.
     """
     metrics, views = buckets.field("metrics"), buckets.field("views")
@@ -75,7 +74,7 @@ def _metric_rows(buckets: pa.StructArray) -> dict[str, pa.Array]:
     return {
         "bucket": pc.take(bucket, source),
         "metric": pc.take(names, source),
-        "qualifier": pc.take(pc.fill_null(qualifier, ""), source),
+        "qualifier": pc.take(qualifier, source),
         "stats": pc.take(stats, source),
         "source": source,
     }

@@ -14,8 +14,8 @@ A change of the records or of a rule shows up as a diff of this module:
 - Every table has the nullable `_extra` column of `unknown.py`.
 
 Aggregate tables key on text columns that the API may omit (a group without one of the
-requested dimensions, a metric without a qualifier): those become `""`, never null, so keys
-stay comparable in every sink.
+requested dimensions, a metric without a qualifier): absent stays absent, null, and every
+sink matches such keys null-aware (null equals null).
 """
 
 from __future__ import annotations
@@ -156,13 +156,15 @@ def aggregate_spec(name: str, group_by: Sequence[str]) -> TableSpec:
 
     One row per (interval bucket, group, metric or view, qualifier).
     """
-    groups = [_required(snake_case(g), pa.string()) for g in group_by]
+    # A group without one of the dimensions (a conversation in no queue) and a metric
+    # without a qualifier keep them absent: null, also in the key.
+    groups = [pa.field(snake_case(g), pa.string()) for g in group_by]
     lead = [
         _required("interval_start", UTC_MS),
         _required("granularity", pa.string()),
         *groups,
         _required("metric", pa.string()),
-        _required("qualifier", pa.string()),
+        pa.field("qualifier", pa.string()),
     ]
     body = [pa.field("interval_end", UTC_MS), *_stats_columns()]
     names = [f.name for f in (*lead, *body)]
