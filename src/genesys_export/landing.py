@@ -26,6 +26,7 @@ from genesys_export.jobs.aggregates import (
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
 from genesys_export.jobs.reports import (
     download,
+    file_options,
     read_metadata,
     report_chunk,
     scratch_dir,
@@ -170,8 +171,10 @@ def land_reports(
                 events=run.event,
                 job_id=export_id,
             )
+            read_as, shape, disagreements = file_options(done, file, options)
+            run.warnings.extend(disagreements)
             ctx = RunContext(run.run_id, run.extracted_at)
-            with report_chunk(request, file, options, ctx, partial=partial) as result:
+            with report_chunk(request, file, read_as, ctx, partial=partial, shape=shape) as result:
                 landing.write(ExportKind.REPORTING_EXPORT, settled)(result)
     return {"report_exports": len(requests)}
 

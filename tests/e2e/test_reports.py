@@ -521,3 +521,65 @@ def test_a_bad_time_zone_or_period_exits_2_naming_the_option(
     (error,) = error_lines(result.stderr)
     assert option in error
     assert sim.requests == []
+
+
+# -- the org's export settings win over the request -----------------------------------------
+
+ORG_SETTINGS: dict[str, Any] = {
+    "csvDelimiter": "SEMICOLON",
+    "hasSummaryRow": True,
+    "hasFormatDurations": True,
+}
+
+
+def landed_with_org_settings(
+    tmp_path: Path, settings: dict[str, Any], *, shown: bool
+) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """(plain export, export under the org's settings, its summary): same seed, same data."""
+    plain_dest, org_dest = duckdb_dest(tmp_path, "plain"), duckdb_dest(tmp_path, "org")
+    with simulator() as (_, running):
+        exporter_for(running, tmp_path).export_report(VIEW, INTERVAL, dest=plain_dest)
+    with simulator(org_export_settings=settings, org_settings_shown=shown) as (sim, running):
+        summary = exporter_for(running, tmp_path).export_report(VIEW, INTERVAL, dest=org_dest)
+        assert the_export(sim) | settings == the_export(sim)  # the file was written so
+    return read(plain_dest, TABLE), read(org_dest, TABLE), summary.summary
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"csvDelimiter": "SEMICOLON"}, id="delimiter"),
+        pytest.param({"hasSummaryRow": True}, id="summary-row"),
+        pytest.param({"hasFormatDurations": True}, id="formatted-durations"),
+        pytest.param(ORG_SETTINGS, id="all"),
+    ],
+)
+def test_a_file_shaped_by_the_orgs_settings_lands_like_the_requested_one(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    """The request asks for commas, no summary row and milliseconds; the org's settings win
+    and the export record says so. The file is read as the record says: same rows and
+    values as a plain export (formatted durations to the second), no warning."""
+    plain, shaped, summary = landed_with_org_settings(tmp_path, settings, shown=True)
+    assert summary["warnings"] == []
+    plain_rows, shaped_rows = by_key(plain), by_key(shaped)
+    assert shaped_rows.keys() == plain_rows.keys() and len(shaped_rows) > 0
+    for key, want in plain_rows.items():
+        for name in ("agent_name", *COUNTS):
+            assert shaped_rows[key][name] == want[name], (key, name)
+        for name in TOTALS:
+            assert abs((shaped_rows[key][name] or 0) - (want[name] or 0)) <= 500, (key, name)
+    (written,) = audit(tmp_path, "table.written")[-1:]
+    shape = written["csv_shape"]
+    assert {k: shape.get(k) for k in settings} == settings  # what the file is, not the request
+
+
+def test_when_record_and_file_disagree_the_file_wins_with_a_warning(tmp_path: Path) -> None:
+    """The record repeats the request (COMMA) while the file uses semicolons: the file is
+    read as it is, the rows land, and the run warns about the disagreement."""
+    plain, shaped, summary = landed_with_org_settings(tmp_path, ORG_SETTINGS, shown=False)
+    assert by_key(shaped).keys() == by_key(plain).keys()
+    (warning,) = summary["warnings"]
+    assert "says delimiter ','" in warning and "uses ';'" in warning
+    (written,) = audit(tmp_path, "table.written")[-1:]
+    assert written["csv_shape"]["csvDelimiter"] == "SEMICOLON"

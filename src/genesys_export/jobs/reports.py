@@ -11,14 +11,15 @@ touched.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import random
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import bucket_edges, parse_duration
 from genesys_export.jobs.lifecycle import Polling, body_hash
-from genesys_export.reporting import ReportRequest, report_table_name
+from genesys_export.reporting import CSV_DELIMITERS, ReportRequest, report_table_name
 from genesys_export.transform.report_csv import ROW_NUMBER, CsvOptions, read_report
 from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec
 from genesys_export.validate import validate_table
@@ -54,6 +55,7 @@ CSV_SHAPE = (
     "timeZone",
     "period",
 )
+_HEADER_SAMPLE = 1 << 20  # a header row longer than this is read as the record says
 _DOWNLOAD_ID = re.compile(r"/api/v2/downloads/(?P<id>[^/?#]+)")
 
 
@@ -231,6 +233,42 @@ def report_replacement(request: ReportRequest, schema: pa.Schema) -> tuple[Repla
     return Replacement(keys, frozenset({request.start.date()})), "_interval_start"
 
 
+def file_options(
+    record: Mapping[str, Any], file: Download, requested: CsvOptions
+) -> tuple[CsvOptions, dict[str, Any], tuple[str, ...]]:
+    """How to read the file Genesys wrote: options, its shape, and what disagreed.
+
+    An org's own export settings can win over the request (another delimiter, a summary
+    row, formatted durations), so the shape is the export record's, not the request's.
+    The header then has the last word on the delimiter: where record and file disagree,
+    the file is read as it is, with a warning. Summary rows and formatted durations are
+    recognized in the data itself.
+    """
+    shape = {k: record[k] for k in CSV_SHAPE if k in record}
+    said = CSV_DELIMITERS.get(str(record.get("csvDelimiter")), requested.delimiter)
+    found = header_delimiter(file.path)
+    warnings: tuple[str, ...] = ()
+    if found is not None and found != said:
+        warnings = (
+            f"export {record.get('id')}: its record says delimiter {said!r} but the file "
+            f"uses {found!r}; the file was read as it is",
+        )
+        said = found
+        shape["csvDelimiter"] = next(k for k, v in CSV_DELIMITERS.items() if v == found)
+    return replace(requested, delimiter=said), shape, warnings
+
+
+def header_delimiter(path: Path) -> str | None:
+    """`,` or `;`, as the file's header row is delimited (a UTF-8 BOM skipped); None when
+    the header alone cannot tell (a single column)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        first = f.readline(_HEADER_SAMPLE)
+    try:
+        return csv.Sniffer().sniff(first, delimiters=",;").delimiter
+    except csv.Error:
+        return None
+
+
 def validated_batches(spec: TableSpec, stream: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
     """The report's rows as tables, each batch checked before it is written.
 
@@ -251,6 +289,7 @@ def report_chunk(
     ctx: RunContext,
     *,
     partial: bool,
+    shape: Mapping[str, Any] | None = None,
 ) -> Iterator[ChunkResult]:
     """The CSV as a chunk for `report_<view>` that replaces this request's rows.
 
@@ -292,7 +331,9 @@ def report_chunk(
                 "dataset": name,
                 "request_id": request.request_id,
                 "csv_sha256": file.sha256,
-                "csv_shape": {k: v for k, v in request.body().items() if k in CSV_SHAPE},
+                "csv_shape": dict(shape)
+                if shape is not None
+                else {k: v for k, v in request.body().items() if k in CSV_SHAPE},
             },
             fresh_keys=True,
         )

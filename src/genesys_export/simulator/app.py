@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from genesys_export.simulator import exports, jobs
 from genesys_export.simulator.dataset import Dataset
@@ -119,10 +120,15 @@ class Simulator:
         max_job_interval_days: int = 31,
         job_retention: float = 86400.0,
         seeded_exports: int = 27,
+        org_export_settings: dict[str, Any] | None = None,
+        org_settings_shown: bool = True,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
         self.seed = seed
+        # The org's own reporting-export settings, which win over a request's (see exports).
+        self.org_export_settings = dict(org_export_settings or {})
+        self.org_settings_shown = org_settings_shown
         self.clock = clock
         self.client_id = client_id
         self.client_secret = client_secret

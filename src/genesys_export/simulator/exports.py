@@ -193,6 +193,7 @@ class Export:
     frozen_status: str | None = None  # seeded exports never move
     frozen_percentage: float = 1.0
     error_type: str | None = None
+    shown: Json | None = None  # request fields the record shows, when the org's settings won
 
 
 def progress(export: Export, now: float, latency: float) -> tuple[str, float, float]:
@@ -227,9 +228,10 @@ def response_doc(
     doc["modifiedDateTime"] = format_ms(wall_ms(max(modified, export.created)))
     doc["locale"] = export.fields["locale"]
     doc["percentageComplete"] = percentage
+    shape = export.shown if export.shown is not None else export.fields
     for key, default in _DEFAULTS.items():
-        doc.setdefault(key, export.fields.get(key, default))
-    doc.update({k: export.fields[k] for k in _OPTIONAL if k in export.fields and k not in doc})
+        doc.setdefault(key, shape.get(key, default))
+    doc.update({k: shape[k] for k in _OPTIONAL if k in shape and k not in doc})
     doc["exportAllowedToRerun"] = True
     doc["enabled"] = False
     doc["selfUri"] = f"/api/v2/analytics/reporting/exports/{export.id}"
@@ -283,12 +285,25 @@ def seeded_history(seed: int, now: float, now_wall_ms: int, count: int) -> list[
     return history
 
 
-def new_export(fields: Json, now: float, *, fails: bool, partial: bool = False) -> Export:
-    """A freshly submitted export."""
+def new_export(
+    fields: Json,
+    now: float,
+    *,
+    fails: bool,
+    partial: bool = False,
+    org_settings: Json | None = None,
+    settings_shown: bool = True,
+) -> Export:
+    """A freshly submitted export. The org's export settings (`org_settings`: csvDelimiter,
+    hasSummaryRow, hasFormatDurations, ...) win over the request's; the record shows them
+    unless `settings_shown` is false (then it shows the request, and disagrees with the file).
+    """
+    written = fields | (org_settings or {})
     return Export(
         id=str(uuid.uuid4()),
         run_id=str(uuid.uuid4()),
-        fields=fields,
+        fields=written,
+        shown=None if settings_shown else fields,
         created=now,
         download_id=uuid.uuid4().hex[:16],
         fails=fails,

@@ -220,7 +220,14 @@ class Handlers:
         with self.sim.locked():
             fails = self.sim.take_fault(FaultKind.EXPORT_FAIL) is not None
             partial = not fails and self.sim.take_fault(FaultKind.PARTIAL_EXPORT) is not None
-            export = exports.new_export(fields, call.now, fails=fails, partial=partial)
+            export = exports.new_export(
+                fields,
+                call.now,
+                fails=fails,
+                partial=partial,
+                org_settings=self.sim.org_export_settings,
+                settings_shown=self.sim.org_settings_shown,
+            )
             self.sim.state.exports[export.id] = export
             self.sim.bump("exports_submitted")
             return json_reply(200, self._export_doc(export, call))
