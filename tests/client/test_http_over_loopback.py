@@ -71,7 +71,8 @@ def test_a_revoked_token_is_renewed_once_and_the_request_resent(sim_factory) -> 
 
 
 def test_concurrent_callers_share_one_renewal(sim_factory) -> None:
-    """Eight threads hitting a revoked token cause far fewer than eight token requests."""
+    """Eight threads hitting a revoked token share one renewal: the first token and one
+    more are issued, however the threads interleave."""
     with sim_factory(faults="revoke:after=1") as (sim, running), Api(settings_for(running)) as api:
         api.get_json(AVAILABILITY)
         threads = [threading.Thread(target=api.get_json, args=(AVAILABILITY,)) for _ in range(8)]
@@ -79,7 +80,7 @@ def test_concurrent_callers_share_one_renewal(sim_factory) -> None:
             t.start()
         for t in threads:
             t.join()
-    assert sim.stats.tokens_issued <= 3
+    assert sim.stats.tokens_issued == 2
 
 
 def test_refused_credentials_raise_auth_error_with_exit_3(sim_factory) -> None:

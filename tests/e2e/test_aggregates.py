@@ -187,14 +187,25 @@ def test_a_granularity_that_divides_the_interval_is_accepted(
     monkeypatch.chdir(tmp_path)
     dest = duckdb_dest(tmp_path)
     args = ["export", "aggregates", "--interval", "2024-05-08/2024-05-09", "--dest", dest]
-    with simulator() as (_, running):
+    with simulator() as (sim, running):
         result = invoke(
             [*args, "--granularity", "PT45M", "--metrics", "nOffered", "--json"], cli_env(running)
         )
+        body = {
+            "interval": "2024-05-08T00:00:00.000Z/2024-05-09T00:00:00.000Z",
+            "granularity": "PT45M",
+            "metrics": ["nOffered"],
+        }
+        answered = {
+            instant(bucket["interval"].split("/")[0])
+            for group in sim.dataset.aggregate(body).get("results", [])
+            for bucket in group["data"]
+        }
     assert result.exit_code == 0, result.stderr
     starts = set(read(dest, TABLE).column("interval_start").to_pylist())
     day = datetime(2024, 5, 8, tzinfo=UTC)
-    assert starts <= {day + timedelta(minutes=45 * n) for n in range(32)}
+    assert starts <= {day + timedelta(minutes=45 * n) for n in range(32)}  # on the grid
+    assert starts == answered and len(starts) > 1  # every bucket the API has data for
 
 
 def test_daily_buckets_across_a_dst_change_in_the_time_zone_match_the_api(tmp_path: Path) -> None:

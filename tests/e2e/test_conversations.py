@@ -380,10 +380,12 @@ def test_short_pages_make_more_results_requests_for_the_same_rows(
 ) -> None:
     """Half-size pages with a cursor are not mistaken for the last page: more pages are
     read and no conversation is lost."""
+    dest = duckdb_dest(tmp_path)
     with simulator(faults="short_pages") as (sim, running):
-        exporter_for(running, tmp_path).export_conversations(INTERVAL, dest=duckdb_dest(tmp_path))
+        exporter_for(running, tmp_path).export_conversations(INTERVAL, dest=dest)
     clean_pages = clean["sim"].stats.requests_by_route[f"GET {JOBS}/{{jobId}}/results"]
     assert sim.stats.requests_by_route[f"GET {JOBS}/{{jobId}}/results"] > clean_pages
+    assert conversation_data(dest) == clean["data"]
 
 
 def test_a_repeated_cursor_ends_in_a_pagination_loop_error(tmp_path: Path) -> None:
