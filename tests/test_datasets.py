@@ -56,3 +56,18 @@ def test_a_wrong_key_or_value_is_one_line_naming_it(tmp_path: Path, body: str, n
 def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--config"):
         load_sync_config(tmp_path / "nope.toml")
+
+
+def test_the_shipped_example_is_a_valid_config() -> None:
+    """examples/genesys-export.toml loads with the sync loader and shows every dataset kind."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "genesys-export.toml"
+    config = load_sync_config(example)
+    assert {ds.kind for ds in config.datasets.values()} == {
+        "conversations",
+        "users",
+        "aggregates",
+        "report",
+    }
+    assert (
+        config.datasets["conversations"].webhooks[0].secret_env == "GENESYS_EXPORT_WEBHOOK_SECRET"
+    )

@@ -183,7 +183,9 @@ def load_sync_config(path: Path | None) -> SyncConfig:
         raw = tomllib.loads(target.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{target}: no such file; write one (see examples/genesys-export.toml) or pass --config"
+            f"{target}: no such file; write one with at least one [datasets.NAME] table "
+            '(kind = "conversations", start = "2024-05-01"), or pass --config; '
+            "examples/genesys-export.toml in the source repository shows every key"
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{target}: not valid TOML ({exc})") from None
