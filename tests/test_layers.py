@@ -38,3 +38,14 @@ def test_the_edges_include_function_level_imports() -> None:
     edges = set(load_tool().edges())
     assert ("cli", "exporter") in edges  # imported inside command functions
     assert ("jobs.conversations", "chunks") in edges
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """A module past ~500 lines holds two ideas (the simulator's vocabulary data excepted)."""
+    src = TOOL.parent.parent / "src" / "genesys_export"
+    sizes = {
+        str(path.relative_to(src)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in src.rglob("*.py")
+        if path.relative_to(src) != Path("simulator", "vocabulary.py")
+    }
+    assert {name: n for name, n in sizes.items() if n > 500} == {}
