@@ -34,6 +34,11 @@ def test_an_upward_import_is_found(tmp_path: Path) -> None:
     assert layers.allowed("cli", "simulator")
 
 
+def test_display_libraries_stay_in_the_face() -> None:
+    """rich and click load only where the command line prints (the library never does)."""
+    assert load_tool().display_imports() == []
+
+
 def test_the_edges_include_function_level_imports() -> None:
     edges = set(load_tool().edges())
     assert ("cli", "exporter") in edges  # imported inside command functions

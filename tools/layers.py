@@ -37,7 +37,6 @@ LAYERS: dict[str, int] = {
     "demo": FACE,
     "live": FACE,
     "render": FACE,
-    "summary": FACE,
     "__init__": LIBRARY,
     "check": LIBRARY,
     "exporter": LIBRARY,
@@ -112,12 +111,36 @@ def allowed(source: str, target: str) -> bool:
     )
 
 
+# Display libraries belong to the face: the library never prints.
+FACE_ONLY = ("rich", "click")
+
+
+def display_imports() -> list[tuple[str, str]]:
+    """(module, library) for every module below the face that imports a display library."""
+    found = []
+    for name, path in modules().items():
+        if rank(name) == FACE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            found += [(name, n) for n in names if n.split(".")[0] in FACE_ONLY]
+    return sorted(set(found))
+
+
 def violations() -> list[str]:
-    return [
+    upward = [
         f"{s} ({LAYER_NAMES[rank(s)]}) imports {t} ({LAYER_NAMES[rank(t)]})"
         for s, t in edges()
         if not allowed(s, t)
     ]
+    display = [f"{s} ({LAYER_NAMES[rank(s)]}) imports {lib}" for s, lib in display_imports()]
+    return upward + display
 
 
 def main(argv: list[str]) -> int:

@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.table import Table
 
 from genesys_export.config import Settings
 from genesys_export.errors import AuthError, GenesysExportError, PermissionDenied
@@ -97,18 +95,3 @@ PROBES: list[tuple[str, Callable[[Api], str]]] = [
     ("aggregates", _aggregates),
     ("reporting exports", _reporting),
 ]
-
-
-def render_check(result: CheckResult, console: Console | None = None) -> None:
-    table = Table(title="genesys-export check")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail", overflow="fold")
-    for probe in result.probes:
-        mark = (
-            "[green]ok[/green]"
-            if probe.ok
-            else ("[red]refused[/red]" if probe.refused else "[red]failed[/red]")
-        )
-        table.add_row(probe.name, mark, probe.detail)
-    (console or Console()).print(table)

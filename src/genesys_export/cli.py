@@ -89,7 +89,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         return
-    from genesys_export.summary import render_summary
+    from genesys_export.render import render_summary
 
     render_summary(summary)
 
@@ -101,7 +101,8 @@ def check() -> None:
 
     Example: genesys-export check
     """
-    from genesys_export.check import render_check, run_check
+    from genesys_export.check import run_check
+    from genesys_export.render import render_check
 
     result = run_check(_exporter(False).settings)
     render_check(result)
@@ -275,7 +276,8 @@ def plan_sync(config_path: Path | None, as_json: bool) -> None:
     Example: genesys-export plan sync --config genesys-export.toml
     """
     from genesys_export.datasets import load_sync_config
-    from genesys_export.planning import plan_for_config, plan_rows, render_plan
+    from genesys_export.planning import plan_for_config, plan_rows
+    from genesys_export.render import render_plan
 
     plans = plan_for_config(load_sync_config(config_path))
     if as_json:
@@ -298,7 +300,8 @@ def plan_export(
 
     Example: genesys-export plan export conversations --interval 2024-05-01/2024-06-01
     """
-    from genesys_export.planning import plan_for_export, render_plan
+    from genesys_export.planning import plan_for_export
+    from genesys_export.render import render_plan
 
     render_plan([plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)])
 
@@ -313,7 +316,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
     Example: genesys-export status --config genesys-export.toml
     """
     from genesys_export.datasets import load_sync_config
-    from genesys_export.planning import render_status, status_for_config
+    from genesys_export.planning import status_for_config
+    from genesys_export.render import render_status
 
     rows = status_for_config(load_sync_config(config_path))
     if as_json:

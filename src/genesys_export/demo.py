@@ -13,16 +13,21 @@ from pathlib import Path
 
 import duckdb
 from rich.console import Console
-from rich.table import Table
 
-from genesys_export.check import render_check, run_check
+from genesys_export.check import run_check
 from genesys_export.config import Credentials, Secret, Settings
 from genesys_export.datasets import SyncConfig, load_sync_config
 from genesys_export.exporter import Exporter
-from genesys_export.planning import plan_for_config, render_plan, render_status, status_for_config
+from genesys_export.planning import plan_for_config, status_for_config
 from genesys_export.progress import LogProgress
+from genesys_export.render import (
+    render_check,
+    render_plan,
+    render_rows,
+    render_status,
+    render_summary,
+)
 from genesys_export.simulator import Simulator, serve
-from genesys_export.summary import render_summary
 from genesys_export.sync import run_sync
 
 AVAILABLE = datetime(2024, 5, 10, 6, 0, tzinfo=UTC)  # the simulator's watermark in the demo
@@ -90,8 +95,6 @@ def _print_query(out: Console, path: Path, sql: str) -> None:
     with duckdb.connect(str(path), read_only=True) as con:
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
-        table = Table(*names)
-        for row in cursor.fetchall()[:12]:
-            table.add_row(*(str(v) for v in row))
+        rows = cursor.fetchall()[:12]
     out.print(sql.strip())
-    out.print(table)
+    render_rows("first rows", names, rows, out)

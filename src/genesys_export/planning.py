@@ -12,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from genesys_export.audit import read_events
 from genesys_export.datasets import (
     AggregatesDataset,
@@ -89,22 +86,6 @@ def plan_rows(plans: list[DatasetPlan]) -> list[dict[str, Any]]:
     ]
 
 
-def render_plan(plans: list[DatasetPlan], console: Console | None = None) -> None:
-    table = Table(title="plan (nothing was called)")
-    for name in ("dataset", "kind", "interval", "chunks / jobs", "requests (est.)", "time (est.)"):
-        table.add_column(name, overflow="fold")
-    for p in plans:
-        table.add_row(
-            p.name,
-            p.kind,
-            p.interval.iso() if p.interval else "up to date",
-            str(p.chunks),
-            f"{p.requests:,}",
-            f"{timedelta(seconds=round(p.seconds))}",
-        )
-    (console or Console()).print(table)
-
-
 def status_for_config(config: SyncConfig) -> list[dict[str, Any]]:
     audit = (
         Path(config.destination.audit)
@@ -114,25 +95,6 @@ def status_for_config(config: SyncConfig) -> list[dict[str, Any]]:
     events = read_events(audit) if audit is not None and audit.exists() else []
     with _reader(config.destination.uri) as sink:
         return sync_status(sink, config, events)
-
-
-def render_status(rows: list[dict[str, Any]], console: Console | None = None) -> None:
-    table = Table(title="status")
-    for name in ("dataset", "kind", "written until", "settled until", "provisional", "last runs"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        runs = "; ".join(
-            f"{r.get('started', '?')} {r.get('outcome', 'running?')}" for r in row["last_runs"]
-        )
-        table.add_row(
-            row["dataset"],
-            row["kind"],
-            str(row["written_until"] or "never"),
-            str(row["settled_until"] or "-"),
-            str(row["provisional"] or "-"),
-            runs or "-",
-        )
-    (console or Console()).print(table)
 
 
 def _reader(uri: str) -> DeferredSink:
