@@ -34,6 +34,7 @@ class ExportKind(StrEnum):
     USER_DETAILS = "user_details"
     CONVERSATION_AGGREGATES = "conversation_aggregates"
     REPORTING_EXPORT = "reporting_export"
+    REFERENCE = "reference"
 
 
 @dataclass(frozen=True)

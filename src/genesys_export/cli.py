@@ -153,6 +153,30 @@ def export_users(interval: str, dest: str | None, as_json: bool, user_ids: str) 
     _print_summary(result.summary, as_json)
 
 
+@export.command("reference")
+@click.option(
+    "--entities",
+    default="",
+    help="Comma-separated: queues,users,wrapup_codes,skills,languages,divisions,"
+    "presence_definitions,flows,groups (default: all).",
+)
+@click.option(
+    "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@handle_errors
+def export_reference(entities: str, dest: str | None, as_json: bool) -> None:
+    """Reference data (names for the ids) into the dim_* tables, with history.
+
+    Example: genesys-export export reference --entities queues,users
+    """
+    from genesys_export.config import DEFAULT_DEST
+
+    names = [e.strip() for e in entities.split(",") if e.strip()]
+    result = _exporter(as_json).export_reference(names, dest=dest or DEFAULT_DEST)
+    _print_summary(result.summary, as_json)
+
+
 @export.command("aggregates")
 @common_export_options
 @click.option("--granularity", default="PT30M", show_default=True, help="ISO-8601 bucket size.")

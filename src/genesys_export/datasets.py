@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from genesys_export.config import DEFAULT_DEST
 from genesys_export.errors import ConfigError
 from genesys_export.intervals import iana_zone, parse_duration, parse_instant
+from genesys_export.transform.dimensions import BY_NAME
 
 DEFAULT_CONFIG = Path("genesys-export.toml")
-KINDS = ("conversations", "users", "aggregates", "report")
+KINDS = ("conversations", "users", "aggregates", "report", "reference")
 
 
 class _Strict(BaseModel):
@@ -135,8 +136,25 @@ class ReportDataset(_Dataset):
     key_columns: list[str] = []
 
 
+class ReferenceDataset(_Strict):
+    """Reference (dimension) data: no interval, every listing read completely each run."""
+
+    kind: Literal["reference"]
+    entities: list[str] = []  # default: all
+
+    @field_validator("entities")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown entities {unknown}; use some of {sorted(BY_NAME)}")
+        return value
+
+
+# The datasets that export an interval (all but reference data).
+IntervalDataset = ConversationsDataset | UsersDataset | AggregatesDataset | ReportDataset
 Dataset = Annotated[
-    ConversationsDataset | UsersDataset | AggregatesDataset | ReportDataset,
+    ConversationsDataset | UsersDataset | AggregatesDataset | ReportDataset | ReferenceDataset,
     Field(discriminator="kind"),
 ]
 
@@ -207,7 +225,7 @@ def _first_problem(exc: ValidationError) -> str:
     if error["type"] == "extra_forbidden":
         message = "unknown key; remove it or check its spelling"
     elif error["type"] == "union_tag_invalid":
-        message = "kind must be one of conversations, users, aggregates, report"
+        message = "kind must be one of conversations, users, aggregates, report, reference"
     elif error["type"] == "missing":
         message = "is required"
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""

@@ -32,18 +32,18 @@ from genesys_export.sync import run_sync
 
 AVAILABLE = datetime(2024, 5, 10, 6, 0, tzinfo=UTC)  # the simulator's watermark in the demo
 SAMPLE_QUERY = """
--- Handled conversations and average handle time per queue per day
+-- Handled conversations and average handle time per queue per day, by queue name
 SELECT CAST(m.emit_date AS DATE) AS day,
-       s.queue_id,
+       s.queue_name AS queue,
        count(*) AS handled,
        round(avg(m.value) / 1000.0, 1) AS avg_handle_s
 FROM session_metrics m
-JOIN (SELECT DISTINCT conversation_id, session_id, queue_id
-      FROM segments WHERE queue_id IS NOT NULL) s
+JOIN (SELECT DISTINCT conversation_id, session_id, queue_name
+      FROM segments_named WHERE queue_id IS NOT NULL) s
   USING (conversation_id, session_id)
 WHERE m.name = 'tHandle'
 GROUP BY ALL
-ORDER BY day, queue_id
+ORDER BY day, queue
 """
 
 

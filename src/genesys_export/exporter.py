@@ -29,7 +29,14 @@ from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.conversations import ConversationProducer
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, Polling
 from genesys_export.jobs.users import UserProducer
-from genesys_export.landing import Landing, Producer, land_aggregates, land_details, land_reports
+from genesys_export.landing import (
+    Landing,
+    Producer,
+    land_aggregates,
+    land_details,
+    land_reference,
+    land_reports,
+)
 from genesys_export.pipeline import Run, failed
 from genesys_export.progress import Progress, QuietProgress
 from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
@@ -37,6 +44,7 @@ from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
 from genesys_export.sinks.deferred import DeferredSink
 from genesys_export.sinks.preflight import check_destination
+from genesys_export.transform.dimensions import entities_named
 from genesys_export.transform.tables import RunContext
 
 if TYPE_CHECKING:
@@ -219,6 +227,16 @@ class Exporter:
                 settled=request.end,
             )
             run.extra["table"] = table
+        return ExportResult(run.final, sink.uri)
+
+    def export_reference(
+        self, entities: Sequence[str] = (), *, dest: str = DEFAULT_DEST
+    ) -> ExportResult:
+        """Reference data (queues, users, ...) into the `dim_*` tables, with history."""
+        chosen = entities_named(entities)
+        names = [e.name for e in chosen]
+        with self.run("export reference", dest, entities=names) as (run, sink):
+            run.extra |= land_reference(self.landing(run, sink, "reference"), chosen)
         return ExportResult(run.final, sink.uri)
 
     def landing(self, run: Run, sink: Sink, dataset: str, *, checkpointed: bool = False) -> Landing:

@@ -8,12 +8,12 @@ consistent and a rerun resumes after the last whole chunk).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from genesys_export.chunks import ChunkResult, ExportKind
+from genesys_export.chunks import ChunkResult, ExportKind, Replacement
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.aggregates import (
@@ -24,6 +24,7 @@ from genesys_export.jobs.aggregates import (
     read_limits,
 )
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
+from genesys_export.jobs.reference import list_entity
 from genesys_export.jobs.reports import (
     download,
     file_options,
@@ -37,8 +38,11 @@ from genesys_export.pipeline import Run, run_chunks, settled_cutoff, write_chunk
 from genesys_export.reporting import ReportRequest, check_required_filters
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
+from genesys_export.transform.dimensions import Entity, rows_of
+from genesys_export.transform.history import versions
 from genesys_export.transform.report_csv import CsvOptions
 from genesys_export.transform.tables import RunContext
+from genesys_export.validate import validate_table
 
 Producer = Callable[[Run, RunContext], Callable[[Interval], ChunkResult]]
 
@@ -185,3 +189,26 @@ def not_available(dataset: str, interval: Interval, availability: datetime) -> s
         f"{dataset}: {rest.iso()} is past the data-availability date "
         f"{availability.isoformat()} and was not exported; rerun later for it"
     )
+
+
+def land_reference(landing: Landing, entities: Sequence[Entity]) -> dict[str, Any]:
+    """Each entity listed completely, then its versions written in one transaction.
+
+    A listing that cannot be completed raises before anything of that entity is
+    written, so an incomplete listing never marks an entity deleted.
+    """
+    run, sink = landing.run, landing.sink
+    ctx = RunContext(run.run_id, run.extracted_at)
+    at = Interval(run.extracted_at, run.extracted_at)
+    run.progress.start(landing.dataset, len(entities))
+    versions_written = {}
+    for entity in entities:
+        records, deleted = list_entity(landing.api, entity, run.event)
+        spec = entity.spec
+        current = sink.read_table(spec.name) if sink.has_table(spec.name) else None
+        table = versions(spec, current, rows_of(entity, records), deleted, entity.tracked, ctx)
+        nothing = Replacement(spec.schema.empty_table().select(["id"]))
+        result = ChunkResult(at, [(spec, table, nothing)], validate_table(spec, table))
+        landing.write(ExportKind.REFERENCE, run.extracted_at)(result)
+        versions_written[spec.name] = table.num_rows
+    return {"entities": [e.name for e in entities], "versions": versions_written}

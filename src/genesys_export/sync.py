@@ -25,6 +25,8 @@ from genesys_export.datasets import (
     AggregatesDataset,
     ConversationsDataset,
     Dataset,
+    IntervalDataset,
+    ReferenceDataset,
     ReportDataset,
     SyncConfig,
     UsersDataset,
@@ -40,12 +42,19 @@ from genesys_export.jobs.lifecycle import (
     JobEndpoint,
     data_availability,
 )
-from genesys_export.landing import Landing, land_aggregates, land_details, land_reports
+from genesys_export.landing import (
+    Landing,
+    land_aggregates,
+    land_details,
+    land_reference,
+    land_reports,
+)
 from genesys_export.notify import Webhook, notify_all
 from genesys_export.pipeline import Run, settled_cutoff
 from genesys_export.reporting import build_report_request, csv_options_for
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
+from genesys_export.transform.dimensions import entities_named
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +108,9 @@ def run_sync(
 
 
 def _sync_dataset(ex: Exporter, run: Run, sink: Sink, name: str, ds: Dataset) -> dict[str, Any]:
+    if isinstance(ds, ReferenceDataset):  # no interval: every listing read whole each run
+        landing = Landing(run, sink, name, ex.settings.concurrency, ex.lookback, False)
+        return land_reference(landing, entities_named(ds.entities))
     checkpoint = sink.read_checkpoint(name)
     kind = EXPORT_KINDS[ds.kind]
     if checkpoint is not None and checkpoint.export_kind != kind:
@@ -136,7 +148,12 @@ def _sync_dataset(ex: Exporter, run: Run, sink: Sink, name: str, ds: Dataset) ->
 
 
 def _land(
-    ex: Exporter, landing: Landing, ds: Dataset, start: datetime, *, chunk_length: timedelta
+    ex: Exporter,
+    landing: Landing,
+    ds: IntervalDataset,
+    start: datetime,
+    *,
+    chunk_length: timedelta,
 ) -> dict[str, Any]:
     api = landing.api
     if isinstance(ds, ConversationsDataset | UsersDataset):
@@ -233,7 +250,7 @@ def _land_reports(
 
 
 def _notify(
-    run: Run, name: str, ds: Dataset, info: dict[str, Any], files: dict[str, str]
+    run: Run, name: str, ds: IntervalDataset, info: dict[str, Any], files: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Tell downstream pipelines what landed; a failure is reported, never rolled back."""
     webhooks = [Webhook(url=w.url, secret=_secret(w.secret_env)) for w in ds.webhooks]
@@ -287,6 +304,11 @@ def plan_dataset(
     job_latency: float = 10.0,
 ) -> DatasetPlan:
     """What a sync of this dataset would do, computed without calling the API."""
+    if isinstance(ds, ReferenceDataset):
+        listings = sum(len(e.listings) for e in entities_named(ds.entities))
+        return DatasetPlan(
+            name, ds.kind, None, listings, listings, listings / budget_per_minute * 60
+        )
     start = resume_from(ds.start, checkpoint, ds.lookback or lookback)
     step = ds.chunk or chunk_length
     if start >= now:

@@ -30,6 +30,7 @@ from typing import Any
 
 from genesys_export.simulator import exports, jobs
 from genesys_export.simulator.dataset import Dataset
+from genesys_export.simulator.directory import Directory
 from genesys_export.simulator.exports import Export
 from genesys_export.simulator.faults import FaultKind, FaultPlan, FaultRule, FaultState
 from genesys_export.simulator.handlers import Handlers, Route
@@ -122,6 +123,7 @@ class Simulator:
         seeded_exports: int = 27,
         org_export_settings: dict[str, Any] | None = None,
         org_settings_shown: bool = True,
+        reference_page_size_max: int = 500,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
@@ -142,6 +144,8 @@ class Simulator:
             max_aggregate_buckets=max_aggregate_buckets,
             max_aggregate_cells=max_aggregate_cells,
         )
+        # The reference listings (queues, users, ...): tests rename, delete and add in it.
+        self.directory = Directory.of(self.dataset.org, seed, page_size_max=reference_page_size_max)
         self.job_config = jobs.JobConfig(
             job_latency, job_retention, page_size_max, max_job_interval_days
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from genesys_export.simulator import csvreport, exports, jobs, reports
+from genesys_export.simulator import csvreport, directory, exports, jobs, reports
 from genesys_export.simulator.faults import FaultKind
 from genesys_export.simulator.isotime import format_ms, to_ms
 from genesys_export.simulator.problems import Problem, invalid_query_param, not_found
@@ -74,6 +74,17 @@ class Handlers:
         self._add("GET", _EXPORTS, self.list_exports)
         self._add("GET", _EXPORTS + "/metadata", self.export_metadata)
         self._add("GET", "/api/v2/downloads/{downloadId}", self.download)
+        for listing in directory.LISTINGS:
+            self._add("GET", listing.path, self._lister(listing))
+
+    def _lister(self, listing: directory.Listing) -> Handler:
+        """GET of a reference listing (queues, users, ...): one page of entities."""
+
+        def handler(call: Call) -> Reply:
+            doc = self.sim.directory.listing(listing, call.request.query)
+            return json_reply(200, doc)
+
+        return handler
 
     def _add(self, method: str, template: str, handler: Handler) -> None:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))

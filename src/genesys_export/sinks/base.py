@@ -79,6 +79,10 @@ class Sink(Protocol):
         """Committed rows of `name` last written by run `run_id`."""
         ...
 
+    def has_table(self, name: str) -> bool:
+        """Whether a table of that name was ever committed."""
+        ...
+
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table (for tests, `result.table()` and the demo)."""
         ...

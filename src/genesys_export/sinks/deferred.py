@@ -80,6 +80,11 @@ class DeferredSink:
     def count_rows(self, name: str, *, run_id: str) -> int:
         return self._sink.count_rows(name, run_id=run_id) if self._sink else 0
 
+    def has_table(self, name: str) -> bool:
+        if self._sink is None and not self._found.exists:
+            return False
+        return self.open().has_table(name)
+
     def read_table(self, name: str) -> pa.Table:
         return self.open().read_table(name)
 

@@ -38,6 +38,7 @@ from genesys_export.errors import ConfigError, ForeignLock, SinkError
 from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, keep_last, widened
 from genesys_export.sinks.locks import lock_file
+from genesys_export.sinks.views import view_sql
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
@@ -141,6 +142,8 @@ class DuckDBSink:
                     f"INSERT OR REPLACE INTO {CHECKPOINTS} VALUES (?, ?, ?)",
                     [checkpoint.dataset, checkpoint.to_json(), checkpoint.updated_at],
                 )
+            if self._pending_schemas:  # a table was created or widened: views follow it
+                self._refresh_views(self._schemas | self._pending_schemas)
             self._con.commit()
         stats = WriteStats(rows=dict(self._rows), deleted=dict(self._deleted), files={})
         self._schemas.update(self._pending_schemas)
@@ -167,6 +170,9 @@ class DuckDBSink:
         with self._errors(f"count {name}"), self._reader() as cur:
             query = f"SELECT count(*) FROM {_ident(name)} WHERE _run_id = ?"
             return int(cur.execute(query, [run_id]).fetchone()[0])
+
+    def has_table(self, name: str) -> bool:
+        return name in self._schemas
 
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table, in the Arrow types it was written with."""
@@ -299,6 +305,12 @@ class DuckDBSink:
                 f"ALTER TABLE {_ident(spec.name)} ADD COLUMN {_ident(f.name)} {types[f.name]}"
             )
         self._record_schema(spec.name, widened(current, spec.schema))
+
+    def _refresh_views(self, schemas: dict[str, pa.Schema]) -> None:
+        """Create or replace the named views over the tables in `schemas` (views.py)."""
+        for view, select in view_sql(schemas, _ident, "VARCHAR").items():
+            self._con.execute(f"DROP VIEW IF EXISTS {_ident(view)}")
+            self._con.execute(f"CREATE VIEW {_ident(view)} AS {select}")
 
     def _record_schema(self, name: str, schema: pa.Schema) -> None:
         self._con.execute(

@@ -224,6 +224,10 @@ class ParquetSink:
             dataset = ds.dataset(files, format="parquet", filesystem=self.fs)
             return int(dataset.count_rows(filter=pc.field("_run_id") == run_id))
 
+    def has_table(self, name: str) -> bool:
+        with self._errors(f"list {name}"):
+            return bool(self._partitions(name))
+
     def read_table(self, name: str) -> pa.Table:
         """Every committed partition of `name`, without the `date` partition column."""
         with self._errors(f"read {name}"):

@@ -25,19 +25,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
 from genesys_export.chunks import Replacement
-from genesys_export.errors import ConfigError, SinkError
+from genesys_export.errors import SinkError
 from genesys_export.sinks import redact_uri
 from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, widened
 from genesys_export.sinks.locks import lock_held
 from genesys_export.sinks.postgres_sql import (
+    DEFAULT_SCHEMA,
     Deletion,
     column_def,
     conninfo_params,
@@ -47,13 +47,13 @@ from genesys_export.sinks.postgres_sql import (
     display_uri,
     lock_key,
     pg_type,
+    split_uri,
     temp_table,
 )
-from genesys_export.sinks.preflight import Preflight
+from genesys_export.sinks.views import view_sql
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
-DEFAULT_SCHEMA = "genesys"
 TABLES = "_genesys_export_tables"
 CHECKPOINTS = "_genesys_export_checkpoints"
 ORD = "_genesys_export_ord"  # staging column: the order rows were appended in
@@ -87,6 +87,7 @@ class PostgresSink:
         self._password = params.get("password") or None
         self._names = itertools.count()
         self._conn: psycopg.Connection[Any] | None = None
+        self._schemas: dict[str, pa.Schema] = {}  # committed tables' Arrow schemas
         self._conn = self._connect(conninfo)
         try:
             if lock:
@@ -150,11 +151,25 @@ class PostgresSink:
                 self._merge(stats)
                 for checkpoint in checkpoints:
                     self._save_checkpoint(checkpoint)
+                after: dict[str, pa.Schema] = self._schemas | {
+                    name: widened(self._schemas.get(name), spec.schema)
+                    for name, spec in specs.items()
+                }
+                if after != self._schemas:  # a table was created or widened: views follow
+                    self._refresh_views(after)
         finally:
             self.rollback()  # the temp tables: merged now, or to be discarded
-        for name, spec in specs.items():
-            self._schemas[name] = widened(self._schemas.get(name), spec.schema)
+        self._schemas = after
         return stats
+
+    def _refresh_views(self, schemas: dict[str, pa.Schema]) -> None:
+        """Create or replace the named views over the tables in `schemas` (views.py)."""
+        for view, select in view_sql(schemas, self._qualified, "text").items():
+            self._execute(sql.SQL("DROP VIEW IF EXISTS {}").format(self._ident(view)))
+            self._execute(sql.SQL("CREATE VIEW {} AS ").format(self._ident(view)) + sql.SQL(select))
+
+    def _qualified(self, name: str) -> str:
+        return ".".join('"' + part.replace('"', '""') + '"' for part in (self.schema, name))
 
     def rollback(self) -> None:
         """Drop the staged temp tables; the target was not touched."""
@@ -180,6 +195,9 @@ class PostgresSink:
         with self._errors(f"count {name}"):
             query = sql.SQL("SELECT count(*) FROM {} WHERE _run_id = %s").format(self._ident(name))
             return int(self._fetch(query, [run_id])[0][0])
+
+    def has_table(self, name: str) -> bool:
+        return name in self._schemas
 
     def read_table(self, name: str) -> pa.Table:
         """The whole committed table, in the Arrow types it was written with."""
@@ -435,64 +453,3 @@ class PostgresSink:
             yield
         except psycopg.Error as exc:
             raise SinkError(f"{self.uri}: {action} failed ({self._scrub(exc)})") from exc
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    """A `--dest` URI as a libpq connection string and the schema it names."""
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
-    if not schema:
-        raise ConfigError(f"--dest {redact_uri(uri)!r}: schema= is empty; name a schema")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schema
-
-
-def check_postgres(uri: str) -> Preflight:
-    """The server answers, the schema can be written and no run holds it; creates nothing."""
-    conninfo, schema = split_uri(uri)
-    with _preflight_errors(uri, conninfo), _connection(conninfo) as conn:
-        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
-        exists = found.fetchone() is not None
-        allowed = (
-            conn.execute("SELECT has_schema_privilege(%s, 'CREATE')", [schema])
-            if exists
-            else conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')")
-        ).fetchone()
-        free = conn.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(schema)]).fetchone()
-        if free and free[0]:
-            conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(schema)])
-    if not (allowed and allowed[0]):
-        raise SinkError(
-            f"{redact_uri(uri)}: no CREATE privilege on schema {schema}; grant it or pick one"
-        )
-    if not (free and free[0]):
-        raise lock_held(redact_uri(uri))
-    return Preflight(exists=exists)
-
-
-def _connection(conninfo: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        conninfo, autocommit=True, application_name="genesys-export", connect_timeout=10
-    )
-
-
-@contextmanager
-def _preflight_errors(uri: str, conninfo: str) -> Iterator[None]:
-    """Driver errors as one SinkError line naming the destination, password cut out."""
-    password = conninfo_params(conninfo).get("password")
-    try:
-        yield
-    except psycopg.Error as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        text = text.replace(password, "***") if password else text
-        raise SinkError(f"{redact_uri(uri)}: cannot connect ({text})") from None
-
-
-def find_schema(uri: str) -> Preflight:
-    """Whether the schema of a `--dest` exists (SinkError when the server cannot be reached)."""
-    conninfo, schema = split_uri(uri)
-    with _preflight_errors(uri, conninfo), _connection(conninfo) as conn:
-        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
-        return Preflight(exists=found.fetchone() is not None)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
@@ -18,6 +19,9 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from genesys_export.errors import ConfigError, SinkError
+from genesys_export.sinks import redact_uri
+
+DEFAULT_SCHEMA = "genesys"
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,15 @@ def display_uri(params: dict[str, str], schema: str) -> str:
     port = f":{params['port']}" if params.get("port") else ""
     host, db = params.get("host", ""), params.get("dbname", "")
     return f"postgresql://{user}{host}{port}/{db}?schema={schema}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """A `--dest` URI as a libpq connection string and the schema it names."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
+    if not schema:
+        raise ConfigError(f"--dest {redact_uri(uri)!r}: schema= is empty; name a schema")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema

@@ -77,7 +77,7 @@ def check_destination(uri: str, environ: Mapping[str, str]) -> Preflight:
         return check_parquet(dest.location, shown)
     if dest.kind == "s3":
         return check_s3(dest.location, shown, environ)
-    from genesys_export.sinks.postgres import check_postgres
+    from genesys_export.sinks.postgres_preflight import check_postgres
 
     return check_postgres(dest.location)
 
@@ -91,7 +91,7 @@ def find_destination(uri: str) -> Preflight:
         return Preflight(exists=dest.location != ":memory:" and Path(dest.location).exists())
     if dest.kind == "s3":
         return Preflight(exists=True)  # reading a missing prefix finds nothing, creates nothing
-    from genesys_export.sinks.postgres import find_schema
+    from genesys_export.sinks.postgres_preflight import find_schema
 
     return find_schema(dest.location)
 
