@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from genesys_export.errors import ApiError, ServerError
 from genesys_export.transform.dimensions import ENTITIES
-from tests.e2e import duckdb_dest, exporter_for, read, simulator
+from tests.e2e import SINKS, duckdb_dest, exporter_for, read, simulator
 from tests.sinks.test_postgres import DSN, admin, schema, uri  # noqa: F401  (fixtures)
 
 LISTING_PATHS = {path for e in ENTITIES for path, _ in e.listings}
@@ -51,8 +52,11 @@ def test_tables_equal_the_listings_in_the_fewest_requests(tmp_path: Path) -> Non
     assert {p["system_presence"] for p in presence.values()} >= {"ON_QUEUE", "AVAILABLE"}
 
 
-def test_a_rename_a_deletion_and_an_addition_give_exactly_those_versions(tmp_path: Path) -> None:
-    dest = duckdb_dest(tmp_path)
+@pytest.mark.parametrize("dest_in", SINKS)
+def test_a_rename_a_deletion_and_an_addition_give_exactly_those_versions(
+    tmp_path: Path, dest_in: Callable[[Path], str]
+) -> None:
+    dest = dest_in(tmp_path)
     with simulator() as (sim, running):
         exporter = exporter_for(running, tmp_path)
         exporter.export_reference(["queues"], dest=dest)
