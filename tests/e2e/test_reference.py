@@ -14,7 +14,7 @@ import pytest
 from genesys_export.errors import ApiError, ServerError
 from genesys_export.transform.dimensions import ENTITIES
 from tests.e2e import SINKS, duckdb_dest, exporter_for, read, simulator
-from tests.sinks.test_postgres import DSN, admin, schema, uri  # noqa: F401  (fixtures)
+from tests.sinks.builders import DSN
 
 LISTING_PATHS = {path for e in ENTITIES for path, _ in e.listings}
 

@@ -3,38 +3,18 @@ a qualifier) land as NULL and are matched null-aware, so a rerun replaces them, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from genesys_export.chunks import Replacement, replacement_for
-from genesys_export.sinks import open_sink
 from genesys_export.sinks.base import Sink
 from genesys_export.transform.schemas import aggregate_spec
-from tests.sinks.test_objectstore import BUCKET, s3  # noqa: F401  (fixture)
-from tests.sinks.test_postgres import admin, schema, uri  # noqa: F401  (fixtures)
 
 SPEC = aggregate_spec("queue_stats", ["queueId", "mediaType"])
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 T1 = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
-
-
-@pytest.fixture(
-    params=["duckdb", "parquet", pytest.param("postgres", marks=pytest.mark.postgres), "s3"]
-)
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sink]:
-    dest = {
-        "duckdb": lambda: "duckdb:///" + str(tmp_path / "w.duckdb"),
-        "parquet": lambda: "parquet://" + str(tmp_path / "lake"),
-        "postgres": lambda: request.getfixturevalue("uri"),
-        "s3": lambda: (request.getfixturevalue("s3"), f"s3://{BUCKET}/nulls")[1],
-    }[request.param]()
-    with open_sink(dest) as opened:
-        yield opened
 
 
 def rows(*cells: tuple[datetime, str | None, str | None, str | None, int]) -> pa.Table:

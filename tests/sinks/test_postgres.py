@@ -1,17 +1,16 @@
-"""PostgresSink on a real server: COPY staging, one-transaction merge, advisory lock.
+"""PostgresSink on a real server: what PostgreSQL alone does (COPY staging, column types
+and keys, the one-transaction merge, the advisory lock per schema, passwords kept out).
+The Sink contract, on every engine, is in test_contract.py.
 
 The server comes from GENESYS_EXPORT_TEST_POSTGRES_DSN (default: the local test server).
 Without a server the tests skip, unless CI is set: there a missing server is a failure.
-Each test gets its own schema, dropped afterwards.
+Each test gets its own schema, dropped afterwards (fixtures in conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
@@ -19,17 +18,22 @@ import pytest
 from psycopg import sql
 
 from genesys_export.errors import LockHeld, SinkError
-from genesys_export.sinks import audit_path_for, open_sink, redact_uri
+from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.postgres import PostgresSink
 from genesys_export.transform.tables import UTC_MS, TableSpec
-from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
+from tests.sinks.builders import (
+    DAY1,
+    DAY2,
+    DSN,
+    PARTICIPANTS,
+    PASSWORD,
+    checkpoint,
+    keys,
+    participants,
+    rows_of,
+)
 
 pytestmark = pytest.mark.postgres
-
-DSN = os.environ.get(
-    "GENESYS_EXPORT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-)
-PASSWORD = "not-a-real-pw-4f9c"  # trust auth ignores it; it must never show up anywhere
 
 CONVERSATIONS = TableSpec(
     "conversations",
@@ -69,45 +73,6 @@ def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
     )
 
 
-def with_password(dsn: str) -> str:
-    """The DSN with a password in its user info (trust auth accepts any)."""
-    parts = urlsplit(dsn)
-    if parts.password is not None:
-        return dsn
-    user = parts.username or "postgres"
-    netloc = f"{user}:{PASSWORD}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@pytest.fixture(scope="module")
-def admin() -> Iterator[psycopg.Connection]:
-    """A plain connection to create and drop schemas, or a skip (a failure under CI)."""
-    try:
-        conn = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"CI is set but PostgreSQL at GENESYS_EXPORT_TEST_POSTGRES_DSN is down: {exc}"
-            )
-        pytest.skip(
-            f"no PostgreSQL answers at {redact_uri(DSN)} (set GENESYS_EXPORT_TEST_POSTGRES_DSN)"
-        )
-    with conn:
-        yield conn
-
-
-@pytest.fixture
-def schema(admin: psycopg.Connection) -> Iterator[str]:
-    name = f"ge_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def uri(schema: str) -> str:
-    return f"{with_password(DSN)}?schema={schema}"
-
-
 @pytest.fixture
 def sink(uri: str) -> Iterator[PostgresSink]:
     with PostgresSink.from_uri(uri) as s:
@@ -128,16 +93,6 @@ def seeded(sink: PostgresSink) -> PostgresSink:
     )
     sink.commit([checkpoint(DAY2)])
     return sink
-
-
-def test_rows_read_back_with_their_types(seeded: PostgresSink) -> None:
-    """Scalars, timestamps and nested values (as jsonb) round-trip to the same Arrow table."""
-    table = seeded.read_table("conversations")
-
-    assert table.schema == CONVERSATIONS.schema
-    assert table.sort_by("conversation_id").equals(
-        conversations(("c1", DAY1, 100), ("c2", DAY2, 201))
-    )
 
 
 def test_awkward_values_survive_copy(sink: PostgresSink) -> None:
@@ -182,71 +137,6 @@ def test_tables_are_typed_and_keyed_in_the_schema(
     assert sorted(r[0] for r in pk) == ["conversation_id", "participant_id"]
 
 
-def test_replacement_deletes_exactly_the_matched_rows_across_tables(seeded: PostgresSink) -> None:
-    """Re-exporting c1 replaces its rows everywhere, also where the new data has no child rows."""
-    seeded.delete(CONVERSATIONS, keys("c1"))
-    seeded.append(CONVERSATIONS, conversations(("c1", DAY1, 111)))
-    seeded.delete(PARTICIPANTS, keys("c1"))
-    seeded.append(PARTICIPANTS, participants())
-    stats = seeded.commit()
-
-    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
-        ("c1", 111),
-        ("c2", 201),
-    ]
-    assert rows_of(seeded.read_table("participants"), "conversation_id", "participant_id") == [
-        ("c2", "p1")
-    ]
-    assert stats.rows == {"conversations": 1, "participants": 0}
-    assert stats.deleted == {"conversations": 1, "participants": 2}
-
-
-def test_overlapping_commits_leave_no_duplicates(seeded: PostgresSink) -> None:
-    """Overlapping keys, staged twice or already committed, end as one row each (the last)."""
-    seeded.delete(CONVERSATIONS, keys("c2", "c3"))
-    seeded.append(CONVERSATIONS, conversations(("c2", DAY2, 202), ("c3", DAY2, 300)))
-    seeded.commit()
-    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 301)))
-    seeded.append(CONVERSATIONS, conversations(("c3", DAY2, 302), ("c1", DAY1, 101)))
-    seeded.commit()
-
-    assert rows_of(seeded.read_table("conversations"), "conversation_id", "duration_ms") == [
-        ("c1", 101),
-        ("c2", 202),
-        ("c3", 302),
-    ]
-
-
-def test_a_delete_after_an_append_removes_the_staged_rows(seeded: PostgresSink) -> None:
-    """Staged operations apply in call order."""
-    seeded.append(CONVERSATIONS, conversations(("c3", DAY1, 300), ("c4", DAY1, 400)))
-    seeded.delete(CONVERSATIONS, keys("c3", "c1"))
-    seeded.commit()
-
-    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c2",), ("c4",)]
-
-
-def test_rollback_leaves_the_previous_state(seeded: PostgresSink) -> None:
-    seeded.delete(CONVERSATIONS, keys("c1", "c2"))
-    seeded.append(CONVERSATIONS, conversations(("c9", DAY1, 900)))
-    seeded.rollback()
-    seeded.commit()
-
-    assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
-    assert seeded.read_checkpoint("conversations") == checkpoint(DAY2)
-
-
-def test_checkpoint_commits_with_the_data(uri: str) -> None:
-    """A checkpoint is None before its commit and readable after it, from a new session too."""
-    with PostgresSink.from_uri(uri) as sink:
-        assert sink.read_checkpoint("conversations") is None
-        sink.append(CONVERSATIONS, conversations(("c1", DAY1, 1)))
-        sink.commit([checkpoint(DAY1)])
-        sink.commit([checkpoint(DAY2)])
-    with PostgresSink.from_uri(uri) as sink:
-        assert sink.read_checkpoint("conversations") == checkpoint(DAY2)
-
-
 def test_a_failure_inside_commit_lands_neither_data_nor_checkpoint(
     seeded: PostgresSink, admin: psycopg.Connection, schema: str
 ) -> None:
@@ -276,28 +166,11 @@ def test_a_failure_inside_commit_lands_neither_data_nor_checkpoint(
     assert rows_of(seeded.read_table("conversations"), "conversation_id") == [("c1",), ("c2",)]
 
 
-def test_a_wider_schema_adds_nullable_columns(seeded: PostgresSink) -> None:
-    wider = TableSpec(
-        "conversations",
-        CONVERSATIONS.schema.append(pa.field("division_id", pa.string(), nullable=False)),
-        key=CONVERSATIONS.key,
-        partition_by=CONVERSATIONS.partition_by,
-    )
-    new = conversations(("c3", DAY1, 3)).append_column("division_id", pa.array(["d1"]))
-    seeded.append(wider, new)
-    seeded.commit()
-
-    assert rows_of(seeded.read_table("conversations"), "conversation_id", "division_id") == [
-        ("c1", None),
-        ("c2", None),
-        ("c3", "d1"),
-    ]
-
-
-def test_a_second_sink_on_the_same_schema_is_refused(
+def test_the_lock_is_per_schema_and_its_refusal_shows_no_password(
     sink: PostgresSink, uri: str, schema: str
 ) -> None:
-    """The advisory lock keeps a second run out of the schema, but not out of another schema."""
+    """The advisory lock keeps a second run out of the schema, with no password in the
+    error, but not out of another schema."""
     with pytest.raises(LockHeld, match="in use by another genesys-export run") as caught:
         PostgresSink.from_uri(uri)
     assert PASSWORD not in str(caught.value)
