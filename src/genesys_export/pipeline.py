@@ -95,12 +95,12 @@ def run_chunks(
     When anything fails (or Ctrl-C arrives), `stop()` ends the other workers' waits so the
     error surfaces at once; chunks already written stay committed.
     """
-    window = max(1, 2 * concurrency)
+    in_flight = max(1, 2 * concurrency)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk") as pool:
         pending: list[Future[ChunkResult]] = []
         todo = iter(chunks)
         try:
-            for future in _ordered(pool, todo, produce, pending, window):
+            for future in _ordered(pool, todo, produce, pending, in_flight):
                 write(future.result())
         except BaseException:
             stop()
@@ -114,10 +114,10 @@ def _ordered(
     todo: Iterator[Interval],
     produce: Callable[[Interval], ChunkResult],
     pending: list[Future[ChunkResult]],
-    window: int,
+    in_flight: int,
 ) -> Iterator[Future[ChunkResult]]:
     while True:
-        while len(pending) < window and (chunk := next(todo, None)) is not None:
+        while len(pending) < in_flight and (chunk := next(todo, None)) is not None:
             pending.append(pool.submit(produce, chunk))
         if not pending:
             return

@@ -107,14 +107,14 @@ def build_aggregate_query(
     name: str | None = None,
 ) -> AggregateQuery:
     """Check every argument; a wrong one raises ConfigError naming the option and the fix."""
-    window = parse_interval(interval) if isinstance(interval, str) else interval
+    span = parse_interval(interval) if isinstance(interval, str) else interval
     step = parse_duration(granularity, name="--granularity")
     dims = _names(group_by, GROUP_BY_DIMENSIONS, "--group-by", "conversation aggregate dimension")
     mets = _names(metrics, METRICS, "--metrics", "conversation aggregate metric")
     if not mets:
         raise ConfigError("--metrics: name at least one metric, e.g. nOffered,tHandle")
     query = AggregateQuery(
-        interval=window,
+        interval=span,
         granularity=granularity.strip().upper(),
         step=step,
         group_by=dims,
@@ -123,10 +123,10 @@ def build_aggregate_query(
         time_zone=_zone(time_zone),
         name=_table_name(name or "conversation_aggregates"),
     )
-    if query.edges(window)[-1] != window.end:
+    if query.edges(span)[-1] != span.end:
         zone = f" in {query.time_zone}" if query.time_zone else ""
         raise ConfigError(
-            f"--granularity {granularity} does not divide the interval {window.iso()}{zone}; "
+            f"--granularity {granularity} does not divide the interval {span.iso()}{zone}; "
             "pick a granularity that divides it or align --interval to its buckets"
         )
     return query

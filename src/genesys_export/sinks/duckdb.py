@@ -8,13 +8,13 @@ live in `_genesys_export_checkpoints` and are written in the data's transaction.
 
 Memory: the connection's `memory_limit` (64 MB unless given; the environment variable
 GENESYS_EXPORT_DUCKDB_MEMORY_LIMIT sets it for `open_sink`) bounds DuckDB's buffer pool;
-beyond it DuckDB spills to `<file>.tmp`. Loading a chunk with 64 MB measured as fast as
-with 128 MB, at about 60 MB less peak RSS (bench/conversations.py). `insert` loads a
+beyond it DuckDB spills to `<file>.tmp`. A chunk loads as fast with 64 MB as with more,
+at a lower peak RSS (bench/conversations.py; figures in the README). `insert` loads a
 whole stream in ONE statement: DuckDB keeps memory flat across one streaming INSERT, while
-many INSERTs in one transaction hold about 0.2 byte of memory per byte loaded until the
-COMMIT.
+many INSERTs in one transaction hold memory until the COMMIT.
 
-Locking: DuckDB's own file lock keeps a second process out (its error becomes LockHeld).
+Locking: DuckDB's own file lock keeps a second process out (its error becomes ForeignLock,
+exit 5).
 Within one process DuckDB shares the database between connections, so the sink also holds
 an exclusive flock on `<file>.lock` beside the database file.
 """
@@ -48,14 +48,13 @@ MEMORY_LIMIT = "64MB"
 # is written straight to the database file at insert time ("optimistic write"); smaller
 # ones go through the WAL and are written again, compressed, by the checkpoint that most
 # chunk commits then trigger. At 16,384 a day of a mid-size org (10,000 conversations,
-# 40,000 to 160,000 rows per child table) mostly skips the WAL: on one thread, loading it
-# costs 91 against 205 µs of CPU per conversation, for a file of the same size (60,000
-# conversations: 100 against 102 MB).
+# 40,000 to 160,000 rows per child table) mostly skips the WAL: loading it costs less than
+# half the CPU, for a file of about the same size (measured with bench/conversations.py).
 ROW_GROUP_SIZE = 16_384
 # DuckDB's own worker threads. A run transforms the next chunk on one core while DuckDB
 # loads this one; with DuckDB's default of a thread per core the two contend, and a load
-# costs about a third more CPU (bench/conversations.py, 2 cores: 7,500 against 10,000
-# conversations per second). Alone, one thread loads about as fast as two.
+# costs more CPU (measured with bench/conversations.py). Alone, one thread loads about as
+# fast as two.
 THREADS = 1
 CATALOG = "genesys_export"
 TABLES = "_genesys_export_tables"
