@@ -95,7 +95,14 @@ class Exporter:
             assert run.api is not None
             s = self.settings
             return ConversationProducer(
-                run.api, run.event, ctx, s.page_size, s.max_job_attempts, self.polling, self.rng
+                api=run.api,
+                events=run.event,
+                ctx=ctx,
+                page_size=s.page_size,
+                max_attempts=s.max_job_attempts,
+                polling=self.polling,
+                rng=self.rng,
+                slots=run.job_slots(),
             )
 
         return produce
@@ -105,14 +112,15 @@ class Exporter:
             assert run.api is not None
             s = self.settings
             return UserProducer(
-                run.api,
-                run.event,
-                ctx,
-                s.page_size,
-                s.max_job_attempts,
-                self.polling,
-                self.rng,
-                tuple(user_ids),
+                api=run.api,
+                events=run.event,
+                ctx=ctx,
+                page_size=s.page_size,
+                max_attempts=s.max_job_attempts,
+                polling=self.polling,
+                rng=self.rng,
+                slots=run.job_slots(),
+                user_ids=tuple(user_ids),
             )
 
         return produce

@@ -21,7 +21,6 @@ from genesys_export.jobs.aggregates import (
     AggregateQuery,
     check_complexity,
     plan_chunks,
-    read_limits,
 )
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
 from genesys_export.jobs.reference import list_entity
@@ -128,7 +127,7 @@ def land_aggregates(
     landing: Landing, query: AggregateQuery, *, chunk_length: timedelta, settled: datetime
 ) -> dict[str, Any]:
     run = landing.run
-    limits = read_limits(landing.api)
+    limits = run.limits()
     check_complexity(query, limits)
     chunks = plan_chunks(query, limits, chunk_length)
     ctx = RunContext(run.run_id, run.extracted_at)

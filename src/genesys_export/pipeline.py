@@ -27,6 +27,7 @@ from genesys_export.errors import GenesysExportError
 from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
+from genesys_export.jobs.limits import AnalyticsLimits, JobSlots, read_limits
 from genesys_export.progress import Progress
 from genesys_export.sinks.base import Sink, WriteStats
 from genesys_export.state import Checkpoint
@@ -55,6 +56,24 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _limits: AnalyticsLimits | None = field(default=None, repr=False)
+    _slots: JobSlots | None = field(default=None, repr=False)
+
+    def limits(self) -> AnalyticsLimits:
+        """The org's analytics limits, read once per run (aggregates and details share them)."""
+        with self._lock:
+            if self._limits is None:
+                assert self.api is not None
+                self._limits = read_limits(self.api)
+            return self._limits
+
+    def job_slots(self) -> JobSlots:
+        """The run's details-job slots: every chunk of every dataset draws from them."""
+        limits = self.limits()
+        with self._lock:
+            if self._slots is None:
+                self._slots = JobSlots(limits)
+            return self._slots
 
     def event(self, name: AuditEvent, /, **fields: Any) -> None:
         """Record an audit event and tell the progress display."""

@@ -133,8 +133,10 @@ def test_limits_endpoints(harness: Any, contract: Any) -> None:
                 "aggregates.query.max.buckets": 2000,
                 "aggregates.query.max.cells": 999,
                 "details.job.max.interval.days": 31,
+                "details.jobs.concurrent.access.max": 10,
+                "details.jobs.rate.per.second": 10,
             }
-            assert body["total"] == 3 and body["pageCount"] == 1
+            assert body["total"] == 5 and body["pageCount"] == 1
         platform = h.api("GET", f"{LIMITS}/platform.api").json()["entities"]
         assert platform == [
             {"key": "client.credentials.token.rate.per.minute", "namespace": "platform.api",

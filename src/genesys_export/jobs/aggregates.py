@@ -33,6 +33,7 @@ from genesys_export.intervals import (
     parse_interval,
 )
 from genesys_export.jobs.lifecycle import body_hash
+from genesys_export.jobs.limits import AnalyticsLimits
 from genesys_export.transform.aggregates import aggregate_table
 from genesys_export.transform.schemas import aggregate_spec
 from genesys_export.transform.tables import RunContext, TableSpec
@@ -41,24 +42,8 @@ from genesys_export.vocabulary import GROUP_BY_DIMENSIONS, METRICS, close_matche
 
 log = logging.getLogger(__name__)
 QUERY_PATH = "/api/v2/analytics/conversations/aggregates/query"
-LIMITS_PATH = "/api/v2/organizations/limits/namespaces/analytics"
 TOO_LARGE = {"response.entity.too.large"}
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-@dataclass(frozen=True)
-class AggregateLimits:
-    """How big one aggregate query may be.
-
-    Genesys does not publish these numbers; the defaults are ours and
-    conservative, and the org's limits endpoint overrides them when it answers.
-    """
-
-    max_buckets: int = 1000  # interval / granularity per query
-    max_cells: int = 100_000  # buckets x metrics x groups the answer may hold
-    max_group_by: int = 10
-    max_metrics: int = 50
-    max_interval: timedelta = timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -191,26 +176,7 @@ def _table_name(name: str) -> str:
     return name
 
 
-def read_limits(api: Api) -> AggregateLimits:
-    """The org's analytics limits, or our defaults where the endpoint says nothing."""
-    defaults = AggregateLimits()
-    try:
-        listing = api.get_json(LIMITS_PATH)
-    except ClientError as exc:
-        log.info("org limits not readable (%s); using documented defaults", exc.status)
-        return defaults
-    values: dict[str, int] = {
-        str(e.get("key")): e["value"]
-        for e in listing.get("entities", [])
-        if isinstance(e, dict) and isinstance(e.get("value"), int)
-    }
-    return AggregateLimits(
-        max_buckets=values.get("aggregates.query.max.buckets", defaults.max_buckets),
-        max_cells=values.get("aggregates.query.max.cells", defaults.max_cells),
-    )
-
-
-def check_complexity(query: AggregateQuery, limits: AggregateLimits) -> None:
+def check_complexity(query: AggregateQuery, limits: AnalyticsLimits) -> None:
     """Refuse what no split can fix: too many dimensions or metrics for one query."""
     if len(query.group_by) > limits.max_group_by:
         raise ConfigError(
@@ -227,7 +193,7 @@ def check_complexity(query: AggregateQuery, limits: AggregateLimits) -> None:
         )
 
 
-def plan_chunks(query: AggregateQuery, limits: AggregateLimits, chunk: timedelta) -> list[Interval]:
+def plan_chunks(query: AggregateQuery, limits: AnalyticsLimits, chunk: timedelta) -> list[Interval]:
     """Bucket-aligned chunks within the bucket, cell and interval limits."""
     per_query = min(limits.max_buckets, max(1, limits.max_cells // len(query.metrics)))
     per_query = min(per_query, max(1, limits.max_interval // query.step))

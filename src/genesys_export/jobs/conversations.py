@@ -116,6 +116,7 @@ class ConversationProducer(DetailsProducer):
                 events=self.events,
                 max_attempts=self.max_attempts,
                 rng=self.rng,
+                slots=self.slots,
             )
         except JobFailed:
             if interval.length / 2 < SMALLEST_SPLIT:

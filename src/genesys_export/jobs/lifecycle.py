@@ -17,6 +17,7 @@ import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,7 @@ from genesys_export.chunks import ExportKind
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
+from genesys_export.jobs.limits import JobSlots
 from genesys_export.pagination import iter_pages
 from genesys_export.transform.tables import RunContext
 
@@ -237,13 +239,37 @@ def run_job(
     events: Events,
     max_attempts: int,
     rng: random.Random,
+    slots: JobSlots | None = None,
 ) -> list[P]:
     """All pages of one job, resubmitting after FAILED or EXPIRED up to `max_attempts`.
 
     Pages are collected whole before returning so a job that expires halfway through is
-    read again from the start by its successor, never half-counted.
+    read again from the start by its successor, never half-counted. With `slots`, the
+    job holds one of the org's concurrent-job slots from submit to delete.
     """
+    with slots.held() if slots else nullcontext():
+        return _run_job(
+            api, endpoint, body, page_size, read_page, cursor_of, polling, events, max_attempts,
+            rng, slots,
+        )  # fmt: skip
+
+
+def _run_job(
+    api: Api,
+    endpoint: JobEndpoint,
+    body: dict[str, Any],
+    page_size: int,
+    read_page: Callable[[bytes], P],
+    cursor_of: Callable[[P], str | None],
+    polling: Polling,
+    events: Events,
+    max_attempts: int,
+    rng: random.Random,
+    slots: JobSlots | None,
+) -> list[P]:
     for attempt in range(1, max_attempts + 1):
+        if slots is not None:
+            slots.pace()
         started = api.clock()
         job_id = submit_job(api, endpoint, body, events)
         try:
@@ -292,3 +318,4 @@ class DetailsProducer:
     max_attempts: int
     polling: Polling
     rng: random.Random
+    slots: JobSlots | None = None

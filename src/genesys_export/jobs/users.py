@@ -47,6 +47,7 @@ class UserProducer(DetailsProducer):
             events=self.events,
             max_attempts=self.max_attempts,
             rng=self.rng,
+            slots=self.slots,
         )
         tables = concat_pages(pages, SPECS)
         return ChunkResult(

@@ -124,6 +124,8 @@ class Simulator:
         org_export_settings: dict[str, Any] | None = None,
         org_settings_shown: bool = True,
         reference_page_size_max: int = 500,
+        max_concurrent_jobs: int = 10,
+        job_submits_per_second: int = 10,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
@@ -147,8 +149,14 @@ class Simulator:
         # The reference listings (queues, users, ...): tests rename, delete and add in it.
         self.directory = Directory.of(self.dataset.org, seed, page_size_max=reference_page_size_max)
         self.job_config = jobs.JobConfig(
-            job_latency, job_retention, page_size_max, max_job_interval_days
+            job_latency,
+            job_retention,
+            page_size_max,
+            max_job_interval_days,
+            max_concurrent_jobs,
+            job_submits_per_second,
         )
+        self.max_jobs_running = 0  # the most details jobs running at once, so far
         self.export_latency = export_latency
         self.budget_per_minute = budget_per_minute
         self.api_url: str | None = None

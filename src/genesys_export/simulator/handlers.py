@@ -106,6 +106,7 @@ class Handlers:
         max_days = self.sim.job_config.max_interval_days
         query = jobs.validate_query(kind, parse_json(call.request), max_days, self.sim.dataset)
         with self.sim.locked():
+            self._admit(call.now)
             faulted = kind.is_details  # job faults target details and user details jobs
             fails = faulted and self.sim.take_fault(FaultKind.FAIL_JOB) is not None
             expires = faulted and not fails and self.sim.take_fault(FaultKind.EXPIRE) is not None
@@ -122,6 +123,28 @@ class Handlers:
             self.sim.state.jobs[job.id] = job
             self.sim.bump("jobs_submitted")
         return json_reply(202, {"jobId": job.id})
+
+    def _admit(self, now: float) -> None:
+        """Refuse a job past the org's concurrent-job or submission-rate limit (429)."""
+        config = self.sim.job_config
+        jobs_now = self.sim.state.jobs.values()
+        running = sum(
+            1 for j in jobs_now if j.cancelled_at is None and now < j.submitted + j.latency
+        )
+        recent = sum(1 for j in jobs_now if now - j.submitted < 1.0)
+        for count, limit, key in (
+            (running, config.max_concurrent, "details.jobs.concurrent.access.max"),
+            (recent, config.submits_per_second, "details.jobs.rate.per.second"),
+        ):
+            if count >= limit:
+                self.sim.bump("jobs_refused")
+                raise Problem(
+                    429,
+                    "too.many.requests",
+                    f"Rate limit exceeded the maximum [{limit}] for [{key}]",
+                    limit={"key": key, "namespace": "analytics", "value": limit},
+                )
+        self.sim.max_jobs_running = max(self.sim.max_jobs_running, running + 1)
 
     def availability(self, call: Call) -> Reply:
         """GET .../details/jobs/availability -> DataAvailabilityResponse."""
@@ -217,6 +240,8 @@ class Handlers:
                 "aggregates.query.max.buckets": limits.max_buckets,
                 "aggregates.query.max.cells": limits.max_cells,
                 "details.job.max.interval.days": self.sim.job_config.max_interval_days,
+                "details.jobs.concurrent.access.max": self.sim.job_config.max_concurrent,
+                "details.jobs.rate.per.second": self.sim.job_config.submits_per_second,
             },
             "platform.api": {
                 "client.credentials.token.rate.per.minute": self.sim.budget_per_minute,

@@ -118,6 +118,8 @@ class JobConfig:
     retention: float
     page_size_max: int
     max_interval_days: int
+    max_concurrent: int = 10  # details jobs running at once, per org
+    submits_per_second: int = 10  # details job submissions per second, per org
 
 
 def validate_query(kind: JobKind, body: Any, max_days: int, dataset: Dataset) -> Json:

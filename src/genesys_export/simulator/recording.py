@@ -43,6 +43,7 @@ class SimulatorStats:
     tokens_issued: int = 0
     jobs_submitted: int = 0
     jobs_deleted: int = 0
+    jobs_refused: int = 0  # past the org's concurrent-job or submission-rate limit
     exports_submitted: int = 0
     downloads: int = 0
     faults_injected: dict[str, int] = field(default_factory=dict)
