@@ -313,6 +313,11 @@ class Simulator:
         """The fault rule that applies to this occasion, if any (call under the lock)."""
         return self._fault_state.take(kind)
 
+    def take_drop(self, start_ms: int, end_ms: int) -> FaultRule | None:
+        """The drop_conversations rule for a conversation job over [start, end), if any
+        (call under the lock)."""
+        return self._fault_state.take_drop(start_ms, end_ms)
+
     def bump(self, counter: str) -> None:
         """Count an event in the stats (call under the lock)."""
         self._recorder.bump(counter)
