@@ -36,3 +36,40 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
         out.print(f"destination: {summary['dest']}")
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def render_reconciliation(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The run summary, then what the reconciliation found and its worst cells."""
+    out = console or Console()
+    render_summary(summary, out)
+    counts = (
+        f"reconcile {summary.get('interval')} at {summary.get('granularity')}: "
+        f"cells compared {summary.get('cells_compared', 0):,}, "
+        f"differ {summary.get('cells_differ', 0):,}, "
+        f"pending {summary.get('cells_pending', 0):,}, "
+        f"largest difference {summary.get('largest_difference', 0)}"
+    )
+    out.print(counts)
+    if "repaired_days" in summary:
+        days = ", ".join(summary["repaired_days"]) or "none"
+        out.print(f"repaired days: {days}; cells fixed {summary.get('cells_fixed', 0)}")
+    worst = summary.get("worst_cells") or []
+    if not worst:
+        return
+    table = Table(title="worst cells")
+    for column in ("bucket", "queue", "media type", "metric", "details", "aggregates"):
+        table.add_column(column, justify="right" if column in ("details", "aggregates") else "left")
+    for cell in worst:
+        table.add_row(
+            cell["interval_start"],
+            cell["queue_id"] or "(none)",
+            cell["media_type"] or "(none)",
+            cell["metric"],
+            _value(cell["details_count"], cell["details_sum"]),
+            _value(cell["aggregates_count"], cell["aggregates_sum"]),
+        )
+    out.print(table)
+
+
+def _value(count: int, total: float | None) -> str:
+    return f"{count:,}" if total is None else f"{count:,} / {total:,.0f} ms"

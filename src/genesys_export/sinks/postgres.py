@@ -70,6 +70,8 @@ class _Deletion:
 class PostgresSink:
     """A PostgreSQL schema as a sink (psycopg 3)."""
 
+    dialect = "postgres"  # the SQL `query` speaks
+
     def __init__(
         self,
         conninfo: str,
@@ -199,6 +201,26 @@ class PostgresSink:
         values = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
         arrays = [pa.array(list(v), type=f.type) for v, f in zip(values, schema, strict=True)]
         return pa.Table.from_arrays(arrays, schema=schema)
+
+    def has_table(self, name: str) -> bool:
+        """Whether a committed table `name` exists."""
+        return name in self._schemas
+
+    def query(self, statement: str, *, tables: Sequence[str] = ()) -> pa.Table:
+        """A read-only query (PostgreSQL SQL) over committed tables of the schema, which
+        `statement` names unqualified; `tables` names those it reads.
+
+        The work runs in PostgreSQL; only the answer travels, into Arrow.
+        """
+        conn = self._open_conn()
+        path = sql.SQL("SET LOCAL search_path TO {}, pg_temp").format(sql.Identifier(self.schema))
+        with self._errors("query"), conn.transaction(), conn.cursor() as cur:
+            cur.execute(path)
+            cur.execute(sql.SQL(statement))
+            rows = cur.fetchall()
+            names = [column.name for column in cur.description or ()]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        return pa.table({name: pa.array(list(v)) for name, v in zip(names, columns, strict=True)})
 
     def close(self) -> None:
         """Close the session: uncommitted rows and the advisory lock go with it."""
@@ -367,10 +389,19 @@ class PostgresSink:
         )
 
     def _create_table(self, spec: TableSpec) -> None:
-        """CREATE TABLE with the spec's columns and its key as PRIMARY KEY."""
-        columns = [_column_def(f, not_null=f.name in spec.key) for f in spec.schema]
+        """CREATE TABLE with the spec's columns and its key as PRIMARY KEY.
+
+        A key with a nullable column (absent stays NULL) is a UNIQUE NULLS NOT DISTINCT
+        constraint instead, as a primary key would refuse the NULL.
+        """
+        nullable = {f.name for f in spec.schema if f.nullable and f.name in spec.key}
+        columns = [
+            _column_def(f, not_null=f.name in spec.key and f.name not in nullable)
+            for f in spec.schema
+        ]
         key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-        columns.append(sql.SQL("PRIMARY KEY ({})").format(key))
+        constraint = "UNIQUE NULLS NOT DISTINCT ({})" if nullable else "PRIMARY KEY ({})"
+        columns.append(sql.SQL(constraint).format(key))
         self._execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
                 self._ident(spec.name), sql.SQL(", ").join(columns)
