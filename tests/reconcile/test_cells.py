@@ -15,10 +15,10 @@ from genesys_export.reconcile.cells import (
     Verdict,
     aggregate_cells,
     compare,
-    days_to_repair,
+    compare_pieces,
     details_cells,
-    summarize,
 )
+from genesys_export.reconcile.tally import Tally, days_to_repair, summarize
 from genesys_export.transform.schemas import aggregate_spec
 
 START = datetime(2024, 5, 8, tzinfo=UTC)
@@ -138,3 +138,22 @@ def test_summary_and_repair_days_name_the_worst_cells() -> None:
     table = compare(details, aggregates, two_days, later, run_id="r", checked_at=CHECKED)
     assert days_to_repair(table) == [date(2024, 5, 8), date(2024, 5, 9), date(2024, 5, 12),
                                      date(2024, 5, 13)]  # fmt: skip
+
+
+def test_a_tally_of_pieces_equals_the_summary_of_the_whole() -> None:
+    """Tallied a day at a time (as cells stream into the sink), the counts, largest
+    differences, worst cells and repair days equal those of the whole table."""
+    details = cells(
+        *((b, "q", "voice", "tTalk", b % 5, float(b)) for b in range(0, 200, 3)),
+        (150, None, "chat", "nOffered", 1, None),
+    )
+    aggregates = cells(*((b, "q", "voice", "tTalk", b % 7, float(b)) for b in range(0, 200, 2)))
+    later = Verdict(datetime(2024, 6, 1, tzinfo=UTC), tolerance=1)
+    pieces = list(compare_pieces(details, aggregates, GRID, later, run_id="r", checked_at=CHECKED))
+    tally = Tally()
+    assert list(tally.passing(pieces)) == pieces and len(pieces) == 5
+    whole = pa.concat_tables(pieces)
+    assert whole.equals(compare(details, aggregates, GRID, later, run_id="r", checked_at=CHECKED))
+    assert tally.summary() == summarize(whole)
+    assert tally.summary()["cells_differ"] > 10 == len(tally.summary()["worst_cells"])
+    assert sorted(tally.days) == days_to_repair(whole)

@@ -16,9 +16,9 @@ cutoff is pending: it lands with `matched` NULL and is never a difference.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,7 +63,11 @@ RECONCILIATION = TableSpec(
     key=("interval_start", "granularity", "queue_id", "media_type", "metric"),
     partition_by="interval_start",
 )
-WORST = 10  # differing cells a summary names
+RUN_ID, CHECKED_AT = (
+    RECONCILIATION.schema.field("_run_id"),
+    RECONCILIATION.schema.field("_checked_at"),
+)
+PIECE = timedelta(days=1)  # buckets compared, and derived by DuckDB, at a time
 _NULL_KEY = "\x00"  # stands in for NULL while joining: Arrow joins never match NULL keys
 _SUM_EPSILON = 0.5  # sums are whole milliseconds; the aggregates give them as numbers
 _MS = timedelta(milliseconds=1)
@@ -139,10 +143,55 @@ def compare(
     run_id: str,
     checked_at: datetime,
 ) -> pa.Table:
-    """Every cell of either side, both values, the differences and the verdict.
+    """Every cell of either side, both values, the differences and the verdict: the rows
+    of `RECONCILIATION`, ordered by bucket, queue, media type and metric."""
+    pieces = compare_pieces(
+        details, aggregates, grid, verdict, run_id=run_id, checked_at=checked_at
+    )
+    return pa.concat_tables([RECONCILIATION.schema.empty_table(), *pieces])
 
-    The rows of `RECONCILIATION`, ordered by bucket, queue, media type and metric.
-    """
+
+def compare_pieces(
+    details: pa.Table,
+    aggregates: pa.Table,
+    grid: Grid,
+    verdict: Verdict,
+    *,
+    run_id: str,
+    checked_at: datetime,
+) -> Iterator[pa.Table]:
+    """`compare`, a day of buckets at a time, in order: a join and a sort over string keys
+    take several times their rows' size in working memory, which a day keeps small, and
+    the pieces can land as a stream."""
+    per = max(1, PIECE // grid.step)
+    ends = [pc.max(t["bucket"]).as_py() for t in (details, aggregates) if t.num_rows]
+    for low in range(0, max(ends, default=-1) + 1, per):
+        piece = _compared(
+            _buckets(details, low, per), _buckets(aggregates, low, per), grid, verdict
+        )
+        if piece.num_rows:
+            yield _stamped(piece, run_id, checked_at)
+
+
+def _stamped(table: pa.Table, run_id: str, checked_at: datetime) -> pa.Table:
+    n = table.num_rows
+    for name, value in (
+        ("_run_id", pa.scalar(run_id)),
+        ("_checked_at", pa.scalar(checked_at, UTC_US)),
+    ):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(index), pa.repeat(value, n))
+    return table
+
+
+def _buckets(cells: pa.Table, low: int, count: int) -> pa.Table:
+    bucket = cells["bucket"]
+    inside = pc.and_(pc.greater_equal(bucket, low), pc.less(bucket, low + count))
+    return cells.filter(inside)
+
+
+def _compared(details: pa.Table, aggregates: pa.Table, grid: Grid, verdict: Verdict) -> pa.Table:
+    """`compare` for some buckets, with placeholder run columns."""
     joined = _keyed(details).join(
         _keyed(aggregates),
         list(KEY),
@@ -150,6 +199,7 @@ def compare(
         left_suffix="_d",
         right_suffix="_a",
         coalesce_keys=True,
+        use_threads=False,
     )
     timed = pc.starts_with(joined["metric"], "t")
     zero = pa.scalar(0.0, pa.float64())
@@ -179,8 +229,8 @@ def compare(
             "sum_difference": sum_difference,
             "settled": settled,
             "matched": _matched(difference, sum_difference, settled, verdict.tolerance),
-            "_run_id": pa.repeat(pa.scalar(run_id), n),
-            "_checked_at": pa.repeat(pa.scalar(checked_at, UTC_US), n),
+            "_run_id": pa.repeat(pa.scalar(""), n),
+            "_checked_at": pa.repeat(pa.scalar(0, UTC_US), n),
         },
         schema=RECONCILIATION.schema,
     )
@@ -195,65 +245,6 @@ def _matched(
     sums_equal = pc.fill_null(pc.less(pc.abs(sum_difference), _SUM_EPSILON), True)
     judged = pc.and_(within, pc.or_(pc.not_equal(difference, 0), sums_equal))
     return pc.if_else(settled, judged, pa.scalar(None, pa.bool_()))
-
-
-def differing(table: pa.Table) -> pa.Table:
-    """The settled cells that do not match, worst first (largest count, then sum gap)."""
-    bad = table.filter(pc.invert(pc.fill_null(table["matched"], True)))
-    ranked = bad.append_column("_count_gap", pc.abs(bad["difference"])).append_column(
-        "_sum_gap", pc.fill_null(pc.abs(bad["sum_difference"]), 0.0)
-    )
-    ordered = ranked.sort_by([("_count_gap", "descending"), ("_sum_gap", "descending")])
-    return ordered.drop_columns(["_count_gap", "_sum_gap"])
-
-
-def summarize(table: pa.Table) -> dict[str, Any]:
-    """Cells compared (settled), cells that differ, cells pending, the largest differences
-    and the worst cells (bucket, queue, media type, metric, both values)."""
-    settled = table.filter(table["settled"])
-    bad = differing(table)
-    gaps = pc.abs(settled["difference"])
-    sum_gaps = pc.abs(settled["sum_difference"])
-    return {
-        "cells_compared": settled.num_rows,
-        "cells_differ": bad.num_rows,
-        "cells_pending": table.num_rows - settled.num_rows,
-        "largest_difference": pc.max(gaps).as_py() or 0,
-        "largest_sum_difference": pc.max(sum_gaps).as_py() or 0.0,
-        "worst_cells": [_cell(row) for row in bad.slice(0, WORST).to_pylist()],
-    }
-
-
-def _cell(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "interval_start": row["interval_start"].isoformat(),
-        "queue_id": row["queue_id"],
-        "media_type": row["media_type"],
-        "metric": row["metric"],
-        "details_count": row["details_count"],
-        "aggregates_count": row["aggregates_count"],
-        "details_sum": row["details_sum"],
-        "aggregates_sum": row["aggregates_sum"],
-    }
-
-
-def days_to_repair(table: pa.Table) -> list[date]:
-    """The UTC days any differing cell's bucket touches, in order."""
-    bad = differing(table)
-    buckets = (
-        bad.select(["interval_start", "interval_end"])
-        .group_by(["interval_start", "interval_end"])
-        .aggregate([])
-    )
-    days: set[date] = set()
-    for start, end in zip(
-        buckets["interval_start"].to_pylist(), buckets["interval_end"].to_pylist(), strict=True
-    ):
-        day = start.astimezone(UTC).date()
-        while datetime.combine(day, datetime.min.time(), UTC) < end:
-            days.add(day)
-            day += timedelta(days=1)
-    return sorted(days)
 
 
 def _keyed(cells: pa.Table) -> pa.Table:

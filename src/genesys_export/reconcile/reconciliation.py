@@ -15,7 +15,8 @@ table, and `reconcile.finished` goes to the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,17 +39,16 @@ from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, data_availabilit
 from genesys_export.landing import Landing, Producer, land_details
 from genesys_export.pipeline import Run, commit_tables, run_chunks, settled_cutoff
 from genesys_export.reconcile.cells import (
+    CELLS,
     RECONCILIATION,
     Grid,
     Verdict,
     aggregate_cells,
-    compare,
-    days_to_repair,
+    compare_pieces,
     details_cells,
-    differing,
-    summarize,
 )
 from genesys_export.reconcile.derive import Window, derive_details
+from genesys_export.reconcile.tally import Tally
 from genesys_export.transform.tables import RunContext
 from genesys_export.validate import ValidationReport
 
@@ -101,34 +101,37 @@ def reconcile(
     availability = data_availability(api, CONVERSATION_DETAILS)
     grid = Grid(query.interval.start, query.step, query.granularity)
     verdict = Verdict(settled_cutoff(availability, run.extracted_at, landing.lookback), tolerance)
-    aggregates = aggregate_cells(fetch_aggregates(landing, query, chunk_length), grid)
-    window = Window(grid, query.interval.end, query.metrics)
+    window = Window(grid, query.interval.start, query.interval.end, query.metrics)
 
-    def judged() -> pa.Table:
-        details = details_cells(derive_details(landing.sink, window))
-        return compare(
-            details, aggregates, grid, verdict, run_id=run.run_id, checked_at=datetime.now(UTC)
+    def judged(details: pa.Table) -> Iterator[pa.Table]:
+        return compare_pieces(
+            details_cells(details),
+            aggregates,
+            grid,
+            verdict,
+            run_id=run.run_id,
+            checked_at=datetime.now(UTC),
         )
 
-    cells = judged()
-    found, days = differing(cells).num_rows, days_to_repair(cells)
-    if repair is not None and days:
-        for piece in _runs_of(days):
-            land_details(
-                replace(landing, checkpointed=False),
-                CONVERSATION_DETAILS,
-                piece,
-                repair,
-                chunk_length=chunk_length,
-            )
-        cells = judged()
-    land_cells(run, landing, cells, query)
-    summary = summarize(cells)
+    # The destination derives its cells while the aggregates are asked for.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive") as pool:
+        derived = pool.submit(derive_details, landing.sink, window)
+        aggregates = fetch_aggregates(landing, query, grid, chunk_length)
+        details = derived.result()
+    repaired: dict[str, Any] = {}
     if repair is not None:
-        summary |= {
-            "repaired_days": [d.isoformat() for d in days],
-            "cells_fixed": found - summary["cells_differ"],
-        }
+        first = Tally()
+        for piece in judged(details):
+            first.add(piece)
+        if first.days:
+            _repair(landing, sorted(first.days), repair, chunk_length)
+            details = derive_details(landing.sink, window)
+        repaired = {"repaired_days": [d.isoformat() for d in sorted(first.days)]}
+    tally = Tally()
+    land_cells(run, landing, tally.passing(judged(details)), query)
+    summary = tally.summary()
+    if repair is not None:
+        summary |= repaired | {"cells_fixed": first.differ - tally.differ}
     run.event(
         AuditEvent.RECONCILE_FINISHED,
         interval=query.interval.iso(),
@@ -146,29 +149,49 @@ def reconcile(
     }
 
 
-def fetch_aggregates(landing: Landing, query: AggregateQuery, chunk_length: timedelta) -> pa.Table:
-    """The aggregates of the query, chunked and split as any aggregates export."""
+def _repair(
+    landing: Landing, days: Sequence[date], producer: Producer, chunk_length: timedelta
+) -> None:
+    """Export these UTC days again, each conversation replaced whole (no checkpoint)."""
+    for piece in _runs_of(days):
+        land_details(
+            replace(landing, checkpointed=False),
+            CONVERSATION_DETAILS,
+            piece,
+            producer,
+            chunk_length=chunk_length,
+        )
+
+
+def fetch_aggregates(
+    landing: Landing, query: AggregateQuery, grid: Grid, chunk_length: timedelta
+) -> pa.Table:
+    """The aggregates' cells (`CELLS`), queried in the chunks and splits of any aggregates
+    export; each chunk's answer is cut down to its cells as it arrives."""
     run, api = landing.run, landing.api
     limits = read_limits(api)
     check_complexity(query, limits)
     chunks = plan_chunks(query, limits, chunk_length)
-    tables: list[pa.Table] = [query.spec.schema.empty_table()]
+    cells: list[pa.Table] = [CELLS.empty_table()]
 
     def keep(result: ChunkResult) -> None:
         if isinstance(result.validation, ValidationReport):
             result.validation.raise_if_failed()
-        tables.extend(table for _, table, _ in result.tables if isinstance(table, pa.Table))
+        for _, table, _ in result.tables:
+            if isinstance(table, pa.Table):
+                cells.append(aggregate_cells(table, grid))
         run.progress.chunk_done(result.interval, {})
 
     run.progress.start("aggregates for reconciliation", len(chunks))
     ctx = RunContext(run.run_id, run.extracted_at)
     producer = AggregateProducer(api, run.event, ctx, query)
     run_chunks(chunks, producer, keep, concurrency=landing.concurrency, stop=api.stop)
-    return pa.concat_tables(tables)
+    return pa.concat_tables(cells)
 
 
-def land_cells(run: Run, landing: Landing, cells: pa.Table, query: AggregateQuery) -> None:
-    """Replace every cell of the query's buckets with `cells`, in one transaction."""
+def land_cells(run: Run, landing: Landing, cells: Iterable[pa.Table], query: AggregateQuery) -> int:
+    """Replace every cell of the query's buckets with `cells` (a stream of pieces), in one
+    transaction; the number of cells."""
     starts = query.edges(query.interval)[:-1]
     keys = pa.table(
         {
@@ -177,18 +200,33 @@ def land_cells(run: Run, landing: Landing, cells: pa.Table, query: AggregateQuer
         }
     )
     replacement = Replacement(keys, partition_dates(keys, "interval_start"))
-    stats = commit_tables(landing.sink, [(RECONCILIATION, cells, replacement)], fresh_keys=True)
+    counted = _Counted(cells)
+    stats = commit_tables(landing.sink, [(RECONCILIATION, counted, replacement)], fresh_keys=True)
     name = RECONCILIATION.name
-    run.rows[name] = run.rows.get(name, 0) + cells.num_rows
+    run.rows[name] = run.rows.get(name, 0) + counted.rows
     run.files.update(stats.files)
     run.event(
         AuditEvent.TABLE_WRITTEN,
         dataset=name,
         interval=query.interval.iso(),
-        rows={name: cells.num_rows},
+        rows={name: counted.rows},
         deleted=stats.deleted,
         files=stats.files,
     )
+    return counted.rows
+
+
+class _Counted:
+    """Tables handed out one by one, their rows counted on the way."""
+
+    def __init__(self, tables: Iterable[pa.Table]) -> None:
+        self._tables = tables
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for table in self._tables:
+            self.rows += table.num_rows
+            yield table
 
 
 def raise_if_differ(

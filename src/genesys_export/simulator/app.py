@@ -92,7 +92,8 @@ class Simulator:
       max_aggregate_cells/_buckets         aggregate answer limits;
       max_job_interval_days                the longest details-job interval;
       job_retention                        seconds until a job EXPIRES;
-      seeded_exports                       older exports pre-listed for other users.
+      seeded_exports                       older exports pre-listed for other users;
+      cached_days                          days of generated conversations kept.
     Read back: `requests`, `stats`, `dataset`, `faults`, `job_config`, `budget_per_minute`,
     and once served `api_url`, `login_url`, `storage_url`.
     """
@@ -119,6 +120,7 @@ class Simulator:
         max_job_interval_days: int = 31,
         job_retention: float = 86400.0,
         seeded_exports: int = 27,
+        cached_days: int = 8,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
@@ -135,6 +137,7 @@ class Simulator:
             report_rows=report_rows,
             max_aggregate_buckets=max_aggregate_buckets,
             max_aggregate_cells=max_aggregate_cells,
+            cached_days=cached_days,
         )
         self.job_config = jobs.JobConfig(
             job_latency, job_retention, page_size_max, max_job_interval_days

@@ -61,9 +61,6 @@ _COPY_BLOCK = 8 * 1024 * 1024
 # Spools with an open writer at once (each holds ~200 KB of buffers). A report over years
 # touches a partition per day; older ones are parked, and reopened by a copy if needed.
 _OPEN_SPOOLS = 16
-# DuckDB for `query`: its buffer pool, and threads (Arrow's scan threads are its own).
-QUERY_MEMORY = "256MB"
-QUERY_THREADS = 2
 
 
 @dataclass
@@ -104,8 +101,6 @@ class _Finished:
 
 class ParquetSink:
     """Parquet datasets under `root` on any `pyarrow.fs.FileSystem`."""
-
-    dialect = "duckdb"  # the SQL `query` speaks
 
     def __init__(
         self,
@@ -242,37 +237,10 @@ class ParquetSink:
             dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
             return dataset.to_table()
 
-    def has_table(self, name: str) -> bool:
-        """Whether table `name` has a committed partition."""
+    def partition_files(self, name: str) -> dict[date, str]:
+        """The committed partition files of table `name` (paths on `self.fs`), by UTC date."""
         with self._errors(f"list {name}"):
-            return bool(self._partitions(name))
-
-    def query(self, statement: str, *, tables: Sequence[str] = ()) -> pa.Table:
-        """A read-only query (DuckDB SQL) over the committed `tables` it names.
-
-        Each table is an Arrow dataset of its partition files; DuckDB pushes the columns
-        and filters it needs into the scan, so only those are read, from disk or object
-        storage, and aggregates within its memory limit.
-        """
-        import duckdb
-
-        con = duckdb.connect(config={"threads": QUERY_THREADS, "memory_limit": QUERY_MEMORY})
-        try:
-            with self._errors("query"):
-                for name in tables:
-                    con.register(name, self._dataset(name))
-                return con.sql(statement).to_arrow_table()
-        except duckdb.Error as exc:
-            raise SinkError(f"{self.uri}: query failed ({exc})") from exc
-        finally:
-            con.close()
-
-    def _dataset(self, name: str) -> ds.Dataset:
-        files = sorted(self._partitions(name).values())
-        if not files:
-            raise SinkError(f"{self.uri} has no table {name!r}")
-        schema = _unified([pq.read_schema(f, filesystem=self.fs) for f in files])
-        return ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
+            return self._partitions(name)
 
     def close(self) -> None:
         """Discard anything uncommitted and release the lock."""
