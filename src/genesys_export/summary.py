@@ -49,27 +49,22 @@ def render_reconciliation(summary: dict[str, Any], console: Console | None = Non
         f"pending {summary.get('cells_pending', 0):,}, "
         f"largest difference {summary.get('largest_difference', 0)}"
     )
-    out.print(counts)
+    out.print(counts, soft_wrap=True)
     if "repaired_days" in summary:
         days = ", ".join(summary["repaired_days"]) or "none"
         out.print(f"repaired days: {days}; cells fixed {summary.get('cells_fixed', 0)}")
     worst = summary.get("worst_cells") or []
-    if not worst:
-        return
-    table = Table(title="worst cells")
-    for column in ("bucket", "queue", "media type", "metric", "details", "aggregates"):
-        table.add_column(column, justify="right" if column in ("details", "aggregates") else "left")
+    if worst:
+        out.print("worst cells (details vs aggregates):")
     for cell in worst:
-        table.add_row(
-            cell["interval_start"],
-            cell["queue_id"] or "(none)",
-            cell["media_type"] or "(none)",
-            cell["metric"],
-            _value(cell["details_count"], cell["details_sum"]),
-            _value(cell["aggregates_count"], cell["aggregates_sum"]),
+        bucket = cell["interval_start"][:16].replace("T", " ")
+        out.print(
+            f"  {bucket}  queue {cell['queue_id'] or '(none)'}  {cell['media_type'] or '(none)'}"
+            f"  {cell['metric']}: {_value(cell['details_count'], cell['details_sum'])} vs "
+            f"{_value(cell['aggregates_count'], cell['aggregates_sum'])}",
+            soft_wrap=True,
         )
-    out.print(table)
 
 
 def _value(count: int, total: float | None) -> str:
-    return f"{count:,}" if total is None else f"{count:,} / {total:,.0f} ms"
+    return f"{count:,}" if total is None else f"{count:,} ({total:,.0f} ms)"

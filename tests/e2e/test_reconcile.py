@@ -222,3 +222,17 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], n
     assert named in result.stderr + result.stdout
     assert requests == 0
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_on_a_terminal_the_worst_cells_are_a_table(tmp_path: Path) -> None:
+    """Without --json, exit 6 still prints the counts and a table of the worst cells
+    before the one error line."""
+    dest = duckdb_dest(tmp_path)
+    with simulator(faults=DAMAGE) as (_, running):
+        export(dest, running)
+        result = invoke(["reconcile", "--interval", INTERVAL, "--dest", dest], cli_env(running))
+
+    assert result.exit_code == 6
+    assert "cells compared" in result.stdout and "differ" in result.stdout
+    assert "worst cells" in result.stdout and f"  {DAMAGED_DAY} " in result.stdout
+    assert result.stderr.count("error:") == 1

@@ -239,11 +239,11 @@ def raise_if_differ(
     differ = found.get("cells_differ", 0)
     if not differ:
         return
-    worst = "; ".join(_describe(cell) for cell in found.get("worst_cells", [])[:3])
+    worst = _describe(found["worst_cells"][0]) if found.get("worst_cells") else "none"
     raise CellsDiffer(
         f"{what}: {differ} of {found['cells_compared']} settled cells differ (largest "
-        f"count difference {found['largest_difference']}); worst: {worst}; every cell is "
-        "in table reconciliation (reconcile --repair exports the differing days again)",
+        f"count difference {found['largest_difference']}; worst {worst}); every cell is "
+        "in table reconciliation; reconcile --repair exports the differing days again",
         summary=found if summary is None else summary,
     )
 
