@@ -57,8 +57,12 @@ def count_gaps(conversations: list[dict[str, Any]]) -> dict[Cell, int]:
                         continue
                     emitted = datetime.fromisoformat(metric["emitDate"])
                     bucket = emitted.replace(minute=emitted.minute // 30 * 30, second=0)
-                    key = (bucket.replace(microsecond=0), queues[0] if queues else None,
-                           session["mediaType"], metric["name"])  # fmt: skip
+                    key = (
+                        bucket.replace(microsecond=0),
+                        queues[0] if queues else None,
+                        session["mediaType"],
+                        metric["name"],
+                    )
                     count = metric["value"] if metric["name"].startswith("n") else 1
                     gaps[key] = gaps.get(key, 0) - count
     return {key: gap for key, gap in gaps.items() if gap}
@@ -89,8 +93,9 @@ def test_a_clean_export_reconciles_with_exit_0(
     dest = dest_in(tmp_path)
     with simulator() as (_, running):
         export(dest, running)
-        result = invoke(["reconcile", "--interval", INTERVAL, "--dest", dest, "--json"],
-                        cli_env(running))  # fmt: skip
+        result = invoke(
+            ["reconcile", "--interval", INTERVAL, "--dest", dest, "--json"], cli_env(running)
+        )
 
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -119,8 +124,9 @@ def test_a_damaged_export_exits_6_naming_the_damaged_cells(
     dest = dest_in(tmp_path)
     with simulator(faults=DAMAGE) as (sim, running):
         export(dest, running)
-        result = invoke(["reconcile", "--interval", INTERVAL, "--dest", dest, "--json"],
-                        cli_env(running))  # fmt: skip
+        result = invoke(
+            ["reconcile", "--interval", INTERVAL, "--dest", dest, "--json"], cli_env(running)
+        )
         expected = count_gaps(dropped(sim))
 
     assert result.exit_code == 6, result.stderr
@@ -148,8 +154,12 @@ def test_repair_exports_only_the_damaged_day_again(tmp_path: Path) -> None:
         )
         later = sim.requests[seen:]
         expected = count_gaps(dropped(sim))
-        truth = {c["conversationId"] for c in sim.dataset.conversations(
-            datetime(2024, 5, 8, tzinfo=UTC), datetime(2024, 5, 10, tzinfo=UTC))}  # fmt: skip
+        truth = {
+            c["conversationId"]
+            for c in sim.dataset.conversations(
+                datetime(2024, 5, 8, tzinfo=UTC), datetime(2024, 5, 10, tzinfo=UTC)
+            )
+        }
 
     assert result.exit_code == 0, result.stderr
     jobs = [json.loads(r.body)["interval"] for r in later if r.method == "POST" and r.path == JOBS]
@@ -177,8 +187,11 @@ def test_unsettled_buckets_are_pending_not_differences(tmp_path: Path) -> None:
     pending = [r for r in rows if not r["settled"]]
     assert {r["interval_start"].date().isoformat() for r in pending} == {DAMAGED_DAY}
     assert all(r["matched"] is None for r in pending)
-    assert {(r["interval_start"], r["queue_id"], r["media_type"], r["metric"]): r["difference"]
-            for r in pending if r["difference"]} == expected  # fmt: skip
+    assert {
+        (r["interval_start"], r["queue_id"], r["media_type"], r["metric"]): r["difference"]
+        for r in pending
+        if r["difference"]
+    } == expected
     assert summary["cells_differ"] == 0
     assert summary["cells_pending"] == len(pending)
     assert summary["cells_compared"] == len(rows) - len(pending) > 0
@@ -214,8 +227,9 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], n
     """A wrong option exits 2 with a line naming it, before any request or file."""
     dest = duckdb_dest(tmp_path)
     with simulator() as (sim, running):
-        result = invoke(["reconcile", "--interval", INTERVAL, "--dest", dest, *args],
-                        cli_env(running))  # fmt: skip
+        result = invoke(
+            ["reconcile", "--interval", INTERVAL, "--dest", dest, *args], cli_env(running)
+        )
         requests = len(sim.requests)
 
     assert result.exit_code == 2

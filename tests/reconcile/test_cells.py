@@ -45,13 +45,25 @@ def test_derived_rows_become_cells_by_metric_family() -> None:
     and sums its values."""
     derived = pa.Table.from_pylist(
         [
-            {"bucket": 0, "queue_id": "q", "media_type": "voice", "metric": "nOffered",
-             "n": 3, "total": 2},
-            {"bucket": 0, "queue_id": "q", "media_type": "voice", "metric": "tHandle",
-             "n": 3, "total": 900},
+            {
+                "bucket": 0,
+                "queue_id": "q",
+                "media_type": "voice",
+                "metric": "nOffered",
+                "n": 3,
+                "total": 2,
+            },
+            {
+                "bucket": 0,
+                "queue_id": "q",
+                "media_type": "voice",
+                "metric": "tHandle",
+                "n": 3,
+                "total": 900,
+            },
         ],
         DERIVED,
-    )  # fmt: skip
+    )
     assert rows(details_cells(derived), "metric", "count", "sum") == [
         ("nOffered", 2, None),
         ("tHandle", 3, 900.0),
@@ -63,14 +75,43 @@ def test_a_null_queue_is_a_cell_of_its_own_and_matches_null() -> None:
     spec = aggregate_spec("a", ["queueId", "mediaType"])
     agg = pa.Table.from_pylist(
         [
-            {"interval_start": START, "granularity": "PT30M", "queue_id": "", "media_type":
-             "voice", "metric": "nOffered", "qualifier": "", "count": 2},
-            {"interval_start": START, "granularity": "PT30M", "queue_id": "q", "media_type":
-             "voice", "metric": "nOffered", "qualifier": "", "count": 5},
+            {
+                "interval_start": START,
+                "granularity": "PT30M",
+                "queue_id": "",
+                "media_type": "voice",
+                "metric": "nOffered",
+                "qualifier": "",
+                "count": 2,
+            },
+            {
+                "interval_start": START,
+                "granularity": "PT30M",
+                "queue_id": "q",
+                "media_type": "voice",
+                "metric": "nOffered",
+                "qualifier": "",
+                "count": 5,
+            },
         ],
-        pa.schema([f for f in spec.schema if f.name in ("interval_start", "granularity",
-                   "queue_id", "media_type", "metric", "qualifier", "count", "sum")]),
-    )  # fmt: skip
+        pa.schema(
+            [
+                f
+                for f in spec.schema
+                if f.name
+                in (
+                    "interval_start",
+                    "granularity",
+                    "queue_id",
+                    "media_type",
+                    "metric",
+                    "qualifier",
+                    "count",
+                    "sum",
+                )
+            ]
+        ),
+    )
     details = cells((0, None, "voice", "nOffered", 2, None), (0, "q", "voice", "nOffered", 4, None))
     table = judge(details, aggregate_cells(agg, GRID))
     assert rows(table, "queue_id", "details_count", "aggregates_count", "matched") == [
@@ -136,8 +177,12 @@ def test_summary_and_repair_days_name_the_worst_cells() -> None:
     assert days_to_repair(table) == [date(2024, 5, 8), date(2024, 5, 10)]
     two_days = Grid(START, timedelta(days=2), "P2D")
     table = compare(details, aggregates, two_days, later, run_id="r", checked_at=CHECKED)
-    assert days_to_repair(table) == [date(2024, 5, 8), date(2024, 5, 9), date(2024, 5, 12),
-                                     date(2024, 5, 13)]  # fmt: skip
+    assert days_to_repair(table) == [
+        date(2024, 5, 8),
+        date(2024, 5, 9),
+        date(2024, 5, 12),
+        date(2024, 5, 13),
+    ]
 
 
 def test_a_tally_of_pieces_equals_the_summary_of_the_whole() -> None:

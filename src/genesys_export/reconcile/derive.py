@@ -45,13 +45,12 @@ if TYPE_CHECKING:
     import duckdb
 
 TABLES = ("session_metrics", "sessions", "segments")
+_IDS = ("conversation_id", "session_id", "conversation_start")
 COLUMNS = {
-    "session_metrics": ("conversation_id", "session_id", "conversation_start", "name", "value",
-                        "emit_date"),
-    "sessions": ("conversation_id", "session_id", "conversation_start", "media_type"),
-    "segments": ("conversation_id", "session_id", "conversation_start", "segment_index",
-                 "queue_id"),
-}  # fmt: skip
+    "session_metrics": (*_IDS, "name", "value", "emit_date"),
+    "sessions": (*_IDS, "media_type"),
+    "segments": (*_IDS, "segment_index", "queue_id"),
+}
 # DuckDB over Parquet: its buffer pool and threads (one: measured no faster with two on
 # two cores, and more memory), and the Arrow stream's batch size.
 PARQUET_MEMORY = "64MB"
@@ -102,8 +101,8 @@ def derive_details(sink: Sink, window: Window) -> pa.Table:
         parts = _from_database(sink, window)
     else:
         raise ConfigError(f"--dest {sink.uri} cannot be read back; reconcile needs one that can")
-    return pa.concat_tables([DERIVED.empty_table(), *(p.select(DERIVED.names).cast(DERIVED)
-                                                     for p in parts)])  # fmt: skip
+    rows = [part.select(DERIVED.names).cast(DERIVED) for part in parts]
+    return pa.concat_tables([DERIVED.empty_table(), *rows])
 
 
 def _from_database(sink: Queryable, window: Window) -> Iterator[pa.Table]:
@@ -176,7 +175,8 @@ def _source(
     elsewhere (S3) an Arrow stream through `fs`."""
     if isinstance(fs, pafs.LocalFileSystem) and not any(c in "".join(paths) for c in "*?[{"):
         files = ", ".join(_text(path) for path in paths)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+        scan = f"read_parquet([{files}], union_by_name = true)"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {scan}")
     else:
         con.register(name, _stream(fs, paths, name, piece))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -88,6 +88,26 @@ def check_tolerance(tolerance: int) -> int:
     return tolerance
 
 
+@dataclass(frozen=True)
+class Judge:
+    """Compares derived details with the aggregates' cells, a day of buckets at a time."""
+
+    aggregates: pa.Table
+    grid: Grid
+    verdict: Verdict
+    run_id: str
+
+    def pieces(self, derived: pa.Table) -> Iterator[pa.Table]:
+        return compare_pieces(
+            details_cells(derived),
+            self.aggregates,
+            self.grid,
+            self.verdict,
+            run_id=self.run_id,
+            checked_at=datetime.now(UTC),
+        )
+
+
 def reconcile(
     landing: Landing,
     query: AggregateQuery,
@@ -97,41 +117,28 @@ def reconcile(
     chunk_length: timedelta,
 ) -> dict[str, Any]:
     """Reconcile `query.interval` in `landing.sink`; the summary of what was found."""
-    run, api = landing.run, landing.api
-    availability = data_availability(api, CONVERSATION_DETAILS)
+    run = landing.run
+    availability = data_availability(landing.api, CONVERSATION_DETAILS)
     grid = Grid(query.interval.start, query.step, query.granularity)
     verdict = Verdict(settled_cutoff(availability, run.extracted_at, landing.lookback), tolerance)
     window = Window(grid, query.interval.start, query.interval.end, query.metrics)
-
-    def judged(details: pa.Table) -> Iterator[pa.Table]:
-        return compare_pieces(
-            details_cells(details),
-            aggregates,
-            grid,
-            verdict,
-            run_id=run.run_id,
-            checked_at=datetime.now(UTC),
-        )
-
     # The destination derives its cells while the aggregates are asked for.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive") as pool:
         derived = pool.submit(derive_details, landing.sink, window)
         aggregates = fetch_aggregates(landing, query, grid, chunk_length)
+        judge = Judge(aggregates, grid, verdict, run.run_id)
         details = derived.result()
-    repaired: dict[str, Any] = {}
+    repaired = None
     if repair is not None:
-        first = Tally()
-        for piece in judged(details):
-            first.add(piece)
-        if first.days:
-            _repair(landing, sorted(first.days), repair, chunk_length)
-            details = derive_details(landing.sink, window)
-        repaired = {"repaired_days": [d.isoformat() for d in sorted(first.days)]}
+        details, repaired = _repaired(landing, judge, details, window, repair, chunk_length)
     tally = Tally()
-    land_cells(run, landing, tally.passing(judged(details)), query)
+    land_cells(run, landing, tally.passing(judge.pieces(details)), query)
     summary = tally.summary()
-    if repair is not None:
-        summary |= repaired | {"cells_fixed": first.differ - tally.differ}
+    if repaired is not None:
+        summary |= {
+            "repaired_days": [d.isoformat() for d in repaired.days],
+            "cells_fixed": repaired.differed - tally.differ,
+        }
     run.event(
         AuditEvent.RECONCILE_FINISHED,
         interval=query.interval.iso(),
@@ -147,6 +154,33 @@ def reconcile(
         "settled_until": min(verdict.settled_before, query.interval.end).isoformat(),
         **summary,
     }
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """What a repair did: the days it exported again, and the cells that differed before."""
+
+    days: list[date]
+    differed: int
+
+
+def _repaired(
+    landing: Landing,
+    judge: Judge,
+    details: pa.Table,
+    window: Window,
+    producer: Producer,
+    chunk_length: timedelta,
+) -> tuple[pa.Table, Repaired]:
+    """The details after exporting again the days that differ (none: as they were)."""
+    first = Tally()
+    for piece in judge.pieces(details):
+        first.add(piece)
+    days = sorted(first.days)
+    if days:
+        _repair(landing, days, producer, chunk_length)
+        details = derive_details(landing.sink, window)
+    return details, Repaired(days, first.differ)
 
 
 def _repair(
