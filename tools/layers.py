@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "exporter": LIBRARY,
     "notify": LIBRARY,
     "planning": LIBRARY,
+    "reconcile": LIBRARY,
     "sync": LIBRARY,
     "landing": LANDING,
     "pipeline": PIPELINE,

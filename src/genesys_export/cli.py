@@ -85,13 +85,13 @@ def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any
     return Exporter(Settings.from_env(environ), progress_factory=progress)
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _print_summary(summary: dict[str, Any], as_json: bool, *, reconciled: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         return
-    from genesys_export.render import render_summary
+    from genesys_export import render
 
-    render_summary(summary)
+    (render.render_reconciliation if reconciled else render.render_summary)(summary)
 
 
 @cli.command()
@@ -256,6 +256,57 @@ def export_report(
     _print_summary(result.summary, as_json)
 
 
+@cli.command()
+@common_export_options
+@click.option("--granularity", default="PT30M", show_default=True, help="ISO-8601 bucket size.")
+@click.option(
+    "--metrics",
+    default="nOffered,nConnected,tHandle,tTalk,tAcw,tAnswered",
+    show_default=True,
+    help="n* and t* metrics to compare.",
+)
+@click.option("--repair", is_flag=True, help="Export the days with a differing cell again.")
+@click.option(
+    "--tolerance",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Accept absolute count differences up to N.",
+)
+@handle_errors
+def reconcile(
+    interval: str,
+    dest: str | None,
+    as_json: bool,
+    granularity: str,
+    metrics: str,
+    repair: bool,
+    tolerance: int,
+) -> None:
+    """Compare the landed conversation details with Genesys' own aggregates, cell by cell.
+
+    Exits 6 when settled cells differ (after --repair, when given).
+
+    Example: genesys-export reconcile --interval 2024-05-01/2024-05-08 --repair
+    """
+    from genesys_export.config import DEFAULT_DEST
+    from genesys_export.errors import CellsDiffer
+
+    try:
+        result = _exporter(as_json).reconcile(
+            interval,
+            granularity=granularity,
+            metrics=metrics.split(","),
+            dest=dest or DEFAULT_DEST,
+            repair=repair,
+            tolerance=tolerance,
+        )
+    except CellsDiffer as exc:
+        _print_summary(exc.summary, as_json, reconciled=True)
+        raise
+    _print_summary(result.summary, as_json, reconciled=True)
+
+
 def _config_option(fn: Callable[P, R]) -> Callable[P, R]:
     return click.option(
         "--config",
@@ -277,11 +328,16 @@ def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     Example: genesys-export sync --config genesys-export.toml
     """
     from genesys_export.datasets import load_sync_config
+    from genesys_export.errors import CellsDiffer
     from genesys_export.sync import run_sync
 
     config = load_sync_config(config_path)
     exporter = _exporter(as_json, config.genesys.as_environ())
-    result = run_sync(exporter, config, strict_notify=strict_notify)
+    try:
+        result = run_sync(exporter, config, strict_notify=strict_notify)
+    except CellsDiffer as exc:  # exit 6 once the summary is out
+        _print_summary(exc.summary, as_json)
+        raise
     _print_summary(result.summary, as_json)
 
 

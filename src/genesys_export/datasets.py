@@ -104,6 +104,7 @@ class _Dataset(_Strict):
 
 class ConversationsDataset(_Dataset):
     kind: Literal["conversations"]
+    reconcile: bool = False  # reconcile each run's newly settled days against aggregates
 
 
 class UsersDataset(_Dataset):

@@ -20,11 +20,14 @@ GenesysExportError          .exit_code: what the command line exits with
 ├── CheckpointError         unreadable, or belongs to another export kind              -> 5
 ├── Stopped                 the run was stopped (Ctrl-C, another chunk failed)        -> 130
 ├── NotifyFailed            a webhook kept failing (only with --strict-notify)        -> 5
-├── LockHeld                another run holds the destination's lock                   -> 2
-│   └── ForeignLock         another program holds it open (DuckDB's file lock)         -> 5
+├── CellsDiffer             reconciliation: settled cells still differ; .summary      -> 6
+└── LockHeld                another run holds the destination's lock                   -> 2
+    └── ForeignLock         another program holds it open (DuckDB's file lock)         -> 5
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class GenesysExportError(Exception):
@@ -165,6 +168,20 @@ class NotifyFailed(GenesysExportError):
     """A downstream notification kept failing; data and checkpoints are committed."""
 
     exit_code = 5
+
+
+class CellsDiffer(GenesysExportError):
+    """Reconciliation found settled cells where the details and the aggregates differ.
+
+    Raised after the run: the `reconciliation` table and the audit trail hold every cell;
+    `.summary` is the run summary (cells compared, cells that differ, the worst cells).
+    """
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        super().__init__(message)
 
 
 class LockHeld(GenesysExportError):

@@ -39,6 +39,14 @@ from genesys_export.landing import (
 )
 from genesys_export.pipeline import Run, failed
 from genesys_export.progress import Progress, QuietProgress
+from genesys_export.reconcile.reconciliation import (
+    DEFAULT_GRANULARITY,
+    DEFAULT_METRICS,
+    check_tolerance,
+    raise_if_differ,
+    reconcile,
+    reconcile_query,
+)
 from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
@@ -245,6 +253,39 @@ class Exporter:
         names = [e.name for e in chosen]
         with self.run("export reference", dest, entities=names) as (run, sink):
             run.extra |= land_reference(self.landing(run, sink, "reference"), chosen)
+        return ExportResult(run.final, sink.uri)
+
+    def reconcile(
+        self,
+        interval: str | Interval,
+        *,
+        granularity: str = DEFAULT_GRANULARITY,
+        metrics: Sequence[str] = DEFAULT_METRICS,
+        dest: str = DEFAULT_DEST,
+        repair: bool = False,
+        tolerance: int = 0,
+    ) -> ExportResult:
+        """Landed conversation details against Genesys' aggregates, into `reconciliation`.
+
+        With `repair`, the UTC days holding a differing cell are exported again first.
+        Raises CellsDiffer (exit 6) when settled cells still differ; its `.summary` and the
+        `reconciliation` table name them.
+        """
+        query = reconcile_query(interval, granularity=granularity, metrics=metrics)
+        check_tolerance(tolerance)
+        fields: dict[str, Any] = {
+            "interval": query.interval.iso(),
+            "granularity": query.granularity,
+        }
+        with self.run("reconcile", dest, **fields) as (run, sink):
+            run.extra |= reconcile(
+                self.landing(run, sink, "conversations"),
+                query,
+                tolerance=tolerance,
+                repair=self.conversation_producer() if repair else None,
+                chunk_length=self.settings.chunk,
+            )
+        raise_if_differ(run.final)
         return ExportResult(run.final, sink.uri)
 
     def landing(self, run: Run, sink: Sink, dataset: str, *, checkpointed: bool = False) -> Landing:

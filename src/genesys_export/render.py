@@ -152,3 +152,35 @@ def render_rows(
     """Query results (the demo's BI query): instants as `when` shows them."""
     cells = [[when(v) if isinstance(v, datetime) else str(v) for v in row] for row in rows]
     show(console, title, names, cells)
+
+
+def render_reconciliation(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The run summary, then what the reconciliation found and its worst cells."""
+    out = console or Console()
+    render_summary(summary, out)
+    counts = (
+        f"reconcile {summary.get('interval')} at {summary.get('granularity')}: "
+        f"cells compared {summary.get('cells_compared', 0):,}, "
+        f"differ {summary.get('cells_differ', 0):,}, "
+        f"pending {summary.get('cells_pending', 0):,}, "
+        f"largest difference {summary.get('largest_difference', 0)}"
+    )
+    out.print(counts, soft_wrap=True)
+    if "repaired_days" in summary:
+        days = ", ".join(summary["repaired_days"]) or "none"
+        out.print(f"repaired days: {days}; cells fixed {summary.get('cells_fixed', 0)}")
+    worst = summary.get("worst_cells") or []
+    if worst:
+        out.print("worst cells (details vs aggregates):")
+    for cell in worst:
+        bucket = when(cell["interval_start"])
+        out.print(
+            f"  {bucket}  queue {cell['queue_id'] or '(none)'}  {cell['media_type'] or '(none)'}"
+            f"  {cell['metric']}: {_value(cell['details_count'], cell['details_sum'])} vs "
+            f"{_value(cell['aggregates_count'], cell['aggregates_sum'])}",
+            soft_wrap=True,
+        )
+
+
+def _value(count: int, total: float | None) -> str:
+    return f"{count:,}" if total is None else f"{count:,} ({total:,.0f} ms)"

@@ -51,6 +51,12 @@ from genesys_export.landing import (
 )
 from genesys_export.notify import Webhook, notify_all
 from genesys_export.pipeline import Run, settled_cutoff
+from genesys_export.reconcile.reconciliation import (
+    newly_settled,
+    raise_if_differ,
+    reconcile,
+    reconcile_query,
+)
 from genesys_export.reporting import build_report_request, csv_options_for
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
@@ -104,6 +110,9 @@ def run_sync(
                 f"{len(failed)} notification(s) failed (first: {failed[0]['url']}); "
                 "data and checkpoints are committed"
             )
+    for name, info in results.items():
+        if "reconcile" in info:
+            raise_if_differ(info["reconcile"], what=f"sync {name}", summary=run.final)
     return ExportResult(run.final, sink.uri)
 
 
@@ -141,6 +150,9 @@ def _sync_dataset(ex: Exporter, run: Run, sink: Sink, name: str, ds: Dataset) ->
     if after is not None:
         info["written_until"] = after.written_until.isoformat()
         info["settled_until"] = after.settled_until.isoformat()
+    if isinstance(ds, ConversationsDataset) and ds.reconcile and after is not None:
+        before = checkpoint.settled_until if checkpoint else ds.start
+        info["reconcile"] = _reconcile(ex, replace(landing, checkpointed=False), before, after)
     if ds.webhooks:
         files = {k: v for k, v in run.files.items() if files_before.get(k) != v}
         info["notifications"] = _notify(run, name, ds, info, files)
@@ -174,6 +186,16 @@ def _land(
     if isinstance(ds, AggregatesDataset):
         return _land_aggregates(landing, ds, start, availability, settled, chunk_length)
     return _land_reports(ex, landing, ds, start, availability, settled, chunk_length)
+
+
+def _reconcile(
+    ex: Exporter, landing: Landing, before: datetime, after: Checkpoint
+) -> dict[str, Any]:
+    """Reconcile the days this run settled (none: nothing to do, no request)."""
+    days = newly_settled(before, after.settled_until)
+    if days is None:
+        return {"cells_compared": 0, "cells_differ": 0, "interval": None}
+    return reconcile(landing, reconcile_query(days), chunk_length=ex.settings.chunk)
 
 
 def _aligned(origin: datetime, instant: datetime, step: timedelta) -> datetime:

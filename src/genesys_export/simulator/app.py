@@ -94,7 +94,8 @@ class Simulator:
       max_aggregate_cells/_buckets         aggregate answer limits;
       max_job_interval_days                the longest details-job interval;
       job_retention                        seconds until a job EXPIRES;
-      seeded_exports                       older exports pre-listed for other users.
+      seeded_exports                       older exports pre-listed for other users;
+      cached_days                          days of generated conversations kept.
     Read back: `requests`, `stats`, `dataset`, `faults`, `job_config`, `budget_per_minute`,
     and once served `api_url`, `login_url`, `storage_url`.
     """
@@ -126,6 +127,7 @@ class Simulator:
         reference_page_size_max: int = 500,
         max_concurrent_jobs: int = 10,
         job_submits_per_second: int = 10,
+        cached_days: int = 8,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
@@ -145,6 +147,7 @@ class Simulator:
             report_rows=report_rows,
             max_aggregate_buckets=max_aggregate_buckets,
             max_aggregate_cells=max_aggregate_cells,
+            cached_days=cached_days,
         )
         # The reference listings (queues, users, ...): tests rename, delete and add in it.
         self.directory = Directory.of(self.dataset.org, seed, page_size_max=reference_page_size_max)
@@ -332,6 +335,11 @@ class Simulator:
     def take_fault(self, kind: FaultKind) -> FaultRule | None:
         """The fault rule that applies to this occasion, if any (call under the lock)."""
         return self._fault_state.take(kind)
+
+    def take_drop(self, start_ms: int, end_ms: int) -> FaultRule | None:
+        """The drop_conversations rule for a conversation job over [start, end), if any
+        (call under the lock)."""
+        return self._fault_state.take_drop(start_ms, end_ms)
 
     def bump(self, counter: str) -> None:
         """Count an event in the stats (call under the lock)."""

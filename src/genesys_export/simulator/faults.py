@@ -40,6 +40,12 @@ Job, page and download faults, each hitting the first N occasions (default n=1):
     short_pages[:n=N]  pages hold half the asked pageSize (at least 1) while a cursor
                        follows; all pages unless n is given
     slow_jobs:seconds=S[,n=N]   jobs take S seconds longer (all jobs unless n is given)
+    drop_conversations[:n=K][,day=YYYY-MM-DD]
+                       the first conversation details job whose interval overlaps the
+                       UTC day (any job without day) leaves out K conversations (default
+                       1): the first K, in conversationStart order, that start and end
+                       inside that day (inside the job's interval without day). Jobs
+                       submitted later serve them again; aggregates always count them
 
 Permissions:
 
@@ -55,7 +61,9 @@ the token's budget; drop, 5xx and 429 faults are checked before the bearer token
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 
@@ -76,6 +84,7 @@ class FaultKind(StrEnum):
     PARTIAL_EXPORT = "partial_export"
     RAGGED_CSV = "ragged_csv"
     DENY = "deny"
+    DROP_CONVERSATIONS = "drop_conversations"
 
 
 class FaultScope(StrEnum):
@@ -116,9 +125,11 @@ _PARAMS: dict[FaultKind, frozenset[str]] = {
     FaultKind.REVOKE: frozenset({"after", "every"}),
     FaultKind.SLOW_JOBS: frozenset({"seconds", "n"}),
     FaultKind.DENY: frozenset({"path"}),
+    FaultKind.DROP_CONVERSATIONS: frozenset({"n", "day"}),
     **{kind: frozenset({"n"}) for kind in _COUNTED_KINDS if kind is not FaultKind.SLOW_JOBS},
 }
 _SERVER_ERROR_STATUSES = (500, 503, 504)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -135,11 +146,12 @@ class FaultRule:
     seconds: float = 0.0
     scope: FaultScope = FaultScope.API
     path: str | None = None
+    day: str | None = None  # drop_conversations: a UTC date, YYYY-MM-DD
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FaultKind(self.kind))
         object.__setattr__(self, "scope", FaultScope(self.scope))
-        if self.kind in _ONCE_BY_DEFAULT and self.n is None:
+        if self.kind in (*_ONCE_BY_DEFAULT, FaultKind.DROP_CONVERSATIONS) and self.n is None:
             object.__setattr__(self, "n", 1)
         problem = self._problem()
         if problem:
@@ -161,7 +173,17 @@ class FaultRule:
             return "every, burst and n must be >= 1, after >= 0"
         if self.retry_after < 0:
             return "retry_after must be >= 0"
+        if self.day is not None and not _is_day(self.day):
+            return f"day={self.day!r} is not a date; use YYYY-MM-DD"
         return None
+
+    def day_bounds_ms(self) -> tuple[int, int] | None:
+        """The UTC day of `day` as [start, end) epoch ms, or None without a day."""
+        if self.day is None:
+            return None
+        start = datetime.combine(date.fromisoformat(self.day), time.min, UTC)
+        start_ms = int(start.timestamp()) * 1000
+        return start_ms, start_ms + 86_400_000
 
     def describe(self) -> str:
         """This rule in the grammar of FaultPlan.parse."""
@@ -215,7 +237,7 @@ def _parse_rule(text: str) -> FaultRule:
 
 def _convert(kind: FaultKind, name: str, value: str) -> object:
     try:
-        if name in ("scope", "path"):
+        if name in ("scope", "path", "day"):
             return FaultScope(value) if name == "scope" else value
         return float(value) if name == "seconds" else int(value)
     except ValueError:
@@ -291,8 +313,31 @@ class FaultState:
                 return rule
         return None
 
+    def take_drop(self, start_ms: int, end_ms: int) -> FaultRule | None:
+        """The drop_conversations rule for a conversation job over [start, end), if one
+        applies: it has not fired yet and its day, if any, overlaps the interval."""
+        for index, rule in enumerate(self.plan.rules):
+            if rule.kind is not FaultKind.DROP_CONVERSATIONS or self._fired[index]:
+                continue
+            bounds = rule.day_bounds_ms()
+            if bounds is None or (bounds[0] < end_ms and start_ms < bounds[1]):
+                self._fired[index] += 1
+                self._count(rule.kind)
+                return rule
+        return None
+
     def _count(self, kind: FaultKind) -> None:
         self.injected[kind.value] = self.injected.get(kind.value, 0) + 1
+
+
+def _is_day(text: str) -> bool:
+    if not _DAY.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fires(rule: FaultRule, seen: int) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from genesys_export.simulator import csvreport, directory, exports, jobs, reports
 from genesys_export.simulator.faults import FaultKind
-from genesys_export.simulator.isotime import format_ms, to_ms
+from genesys_export.simulator.isotime import format_ms, parse_interval, to_ms
 from genesys_export.simulator.problems import Problem, invalid_query_param, not_found
 from genesys_export.simulator.vocabulary import VIEW_TYPES
 from genesys_export.simulator.wire import (
@@ -111,6 +111,7 @@ class Handlers:
             fails = faulted and self.sim.take_fault(FaultKind.FAIL_JOB) is not None
             expires = faulted and not fails and self.sim.take_fault(FaultKind.EXPIRE) is not None
             slow = self.sim.take_fault(FaultKind.SLOW_JOBS) if faulted else None
+            dropped = _dropped(self.sim, kind, query)
             job = jobs.Job(
                 id=_new_id(),
                 kind=kind,
@@ -119,6 +120,7 @@ class Handlers:
                 latency=self.sim.job_config.latency + (slow.seconds if slow else 0.0),
                 fails=fails,
                 expires_on_read=expires,
+                drop=dropped,
             )
             self.sim.state.jobs[job.id] = job
             self.sim.bump("jobs_submitted")
@@ -368,6 +370,18 @@ class Handlers:
             if export.ragged is None:
                 export.ragged = self.sim.take_fault(FaultKind.RAGGED_CSV) is not None
             return export.ragged
+
+
+def _dropped(sim: Simulator, kind: jobs.JobKind, query: Json) -> jobs.Drop | None:
+    """What a drop_conversations fault leaves out of a conversation job, if one applies."""
+    if kind is not jobs.JobKind.CONVERSATIONS:
+        return None
+    start, end = (to_ms(t) for t in parse_interval(query["interval"]))
+    rule = sim.take_drop(start, end)
+    if rule is None:
+        return None
+    start, end = rule.day_bounds_ms() or (start, end)
+    return jobs.Drop(count=rule.n or 1, start_ms=start, end_ms=end)
 
 
 def _kind(request: HttpRequest) -> jobs.JobKind:

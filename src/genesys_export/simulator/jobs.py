@@ -19,7 +19,7 @@ Aggregates jobs take a ConversationAsyncAggregationQuery, validated and computed
 synchronous query (`aggregates.py`); their pages hold `pageSize` result groups as set in
 the body (default 100, UNVERIFIED; results take no pageSize parameter, §5.1) and carry no
 dataAvailabilityDate. Fault rules for jobs (fail_job, expire, slow_jobs) apply to details
-and user details jobs only.
+and user details jobs only; drop_conversations to conversation details jobs.
 
 Filters honoured on conversation jobs: `conversationFilters` (against conversation
 dimensions) and `segmentFilters` (a conversation matches when one of its sessions, with
@@ -93,6 +93,25 @@ class JobState(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+@dataclass(frozen=True)
+class Drop:
+    """Conversations a `drop_conversations` fault leaves out of one job's results: the
+    first `count` that start and end inside [start_ms, end_ms)."""
+
+    count: int
+    start_ms: int
+    end_ms: int
+
+    def apply(self, records: list[ConversationRecord]) -> list[ConversationRecord]:
+        inside = [
+            r.conversation_id
+            for r in records
+            if self.start_ms <= r.start_ms and r.end_ms is not None and r.end_ms < self.end_ms
+        ]
+        gone = set(inside[: self.count])
+        return [r for r in records if r.conversation_id not in gone]
+
+
 @dataclass
 class Job:
     """One submitted job; `results` holds encoded items once first read."""
@@ -104,6 +123,7 @@ class Job:
     latency: float
     fails: bool = False
     expires_on_read: bool = False
+    drop: Drop | None = None
     cancelled_at: float | None = None
     expired: bool = False
     results: list[bytes] | None = None
@@ -255,6 +275,8 @@ def materialize(job: Job, dataset: Dataset) -> list[bytes]:
         start, end = parse_interval(job.query["interval"])
         if job.kind is JobKind.CONVERSATIONS:
             records = dataset.conversation_records(to_ms(start), to_ms(end))
+            if job.drop is not None:
+                records = job.drop.apply(records)
             items = [r.raw for r in records if _conversation_matches(r, job.query, to_ms(start))]
         else:
             details = dataset.user_details(start, end)

@@ -70,6 +70,8 @@ _META_DDL = (
 class DuckDBSink:
     """A DuckDB database file (or `:memory:`) as a sink."""
 
+    dialect = "duckdb"  # the SQL `query` speaks
+
     def __init__(
         self, path: str | Path, *, lock: bool = True, memory_limit: str = MEMORY_LIMIT
     ) -> None:
@@ -184,6 +186,14 @@ class DuckDBSink:
             table = cur.sql(f"SELECT * FROM {_ident(name)}").to_arrow_table()
         schema = _schema_from(found[0][0])
         return table.select(schema.names).cast(schema)
+
+    def query(self, statement: str, *, tables: Sequence[str] = ()) -> pa.Table:
+        """A read-only query (DuckDB SQL) over committed tables; `tables` names those it reads.
+
+        The answer comes back as Arrow; the work runs in DuckDB within its memory limit.
+        """
+        with self._errors("query"), self._reader() as cur:
+            return cur.sql(statement).to_arrow_table()
 
     def close(self) -> None:
         """Discard anything uncommitted, close the database and release the lock."""

@@ -238,6 +238,11 @@ class ParquetSink:
             dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=self.fs)
             return dataset.to_table()
 
+    def partition_files(self, name: str) -> dict[date, str]:
+        """The committed partition files of table `name` (paths on `self.fs`), by UTC date."""
+        with self._errors(f"list {name}"):
+            return self._partitions(name)
+
     def close(self) -> None:
         """Discard anything uncommitted and release the lock."""
         self.rollback()

@@ -73,6 +73,8 @@ class _Stage:
 class PostgresSink:
     """A PostgreSQL schema as a sink (psycopg 3)."""
 
+    dialect = "postgres"  # the SQL `query` speaks
+
     def __init__(
         self,
         conninfo: str,
@@ -214,6 +216,22 @@ class PostgresSink:
         values = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
         arrays = [pa.array(list(v), type=f.type) for v, f in zip(values, schema, strict=True)]
         return pa.Table.from_arrays(arrays, schema=schema)
+
+    def query(self, statement: str, *, tables: Sequence[str] = ()) -> pa.Table:
+        """A read-only query (PostgreSQL SQL) over committed tables of the schema, which
+        `statement` names unqualified; `tables` names those it reads.
+
+        The work runs in PostgreSQL; only the answer travels, into Arrow.
+        """
+        conn = self._open_conn()
+        path = sql.SQL("SET LOCAL search_path TO {}, pg_temp").format(sql.Identifier(self.schema))
+        with self._errors("query"), conn.transaction(), conn.cursor() as cur:
+            cur.execute(path)
+            cur.execute(sql.SQL(statement))
+            rows = cur.fetchall()
+            names = [column.name for column in cur.description or ()]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        return pa.table({name: pa.array(list(v)) for name, v in zip(names, columns, strict=True)})
 
     def close(self) -> None:
         """Close the session: uncommitted rows and the advisory lock go with it."""

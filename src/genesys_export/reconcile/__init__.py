@@ -1,0 +1,1 @@
+"""Reconciliation: the landed details against Genesys' own aggregates, cell by cell."""
