@@ -136,7 +136,7 @@ def test_limits_endpoints(harness: Any, contract: Any) -> None:
                 "details.jobs.concurrent.access.max": 10,
                 "details.jobs.rate.per.second": 10,
             }
-            assert body["total"] == 5 and body["pageCount"] == 1
+            assert set(body) == {"entities"}  # a LimitsEntityListing has nothing else
         platform = h.api("GET", f"{LIMITS}/platform.api").json()["entities"]
         assert platform == [
             {"key": "client.credentials.token.rate.per.minute", "namespace": "platform.api",

@@ -37,9 +37,8 @@ Handler = Callable[["Call"], Reply]
 EXPORT_PAGE_SIZE_MAX = 100
 _CACHED_FILES = 4
 _EXPORTS = "/api/v2/analytics/reporting/exports"
-# The listing envelope of the limits endpoints is our assumption: the contract gives only
-# the Limit model (errors.json) and the paths (§6.1); a page of entities like every other
-# Genesys listing is the most likely shape. The analytics keys and values are the
+# The limits endpoints answer a LimitsEntityListing: `entities` of Limit, nothing else
+# (the official SDK's model). The analytics keys and values are the
 # simulator's own limits (the contract found no analytics limit names or values, §6.2).
 _LIMITS_PATH = "/api/v2/organizations/limits/namespaces/{namespace}"
 
@@ -223,17 +222,8 @@ class Handlers:
         if values is None:
             raise not_found(f"limits of namespace {namespace}")
         entities = [{"key": k, "namespace": namespace, "value": v} for k, v in values.items()]
-        count = len(entities)
-        return json_reply(
-            200,
-            {
-                "entities": entities,
-                "pageNumber": 1,
-                "pageSize": count,
-                "total": count,
-                "pageCount": 1,
-            },
-        )
+        # LimitsEntityListing (SDK 269.0.0) has `entities` only: no paging members.
+        return json_reply(200, {"entities": entities})
 
     def _limit_values(self) -> dict[str, dict[str, int]]:
         limits = self.sim.dataset.limits
