@@ -67,15 +67,9 @@ class Download:
 
 
 def read_metadata(api: Api) -> dict[str, Any]:
-    """Every page of the export metadata listing, as one listing."""
-    entities: list[Any] = []
-    page = 1
-    while True:
-        listing = api.get_json(METADATA, pageNumber=page, pageSize=LISTING_PAGE)
-        entities += listing.get("entities") or []
-        if page >= int(listing.get("pageCount") or 1):
-            return {"entities": entities}
-        page += 1
+    """The export metadata listing: one request, as the endpoint takes no paging parameters."""
+    listing = api.get_json(METADATA)
+    return {"entities": list(listing.get("entities") or [])}
 
 
 def submit_export(api: Api, request: ReportRequest, events: Events) -> dict[str, Any]:
