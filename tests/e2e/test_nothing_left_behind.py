@@ -145,12 +145,26 @@ def test_a_read_only_directory(tmp_path: Path, dest_in: Callable[[Path], str]) -
 
 @pytest.mark.parametrize("dest_in", SINKS)
 def test_a_full_disk(tmp_path: Path, dest_in: Callable[[Path], str]) -> None:
-    """The disk fills while the first day is written: exit 5, and nothing of the data stays
-    (a destination this run created is removed again). The audit trail shares the full
-    disk, so it keeps what it could write."""
-    with tmpfs(tmp_path / "small", "size=200k") as small, simulator() as (_, running):
-        code, errors = export(dest_in(small), cli_env(running))
-        assert_destination_failure(code, errors, str(small), "No space left on device")
+    """The disk fills while the first day is written: exit 5 with one line and not a
+    traceback more (none from writers collected later either), and nothing of the data
+    stays (a destination this run created is removed again). The audit trail shares the
+    full disk, so it keeps what it could write."""
+    with (
+        tmpfs(tmp_path / "small", "size=200k") as small,
+        simulator(conversations_per_day=200) as (
+            _,
+            running,
+        ),
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GENESYS_")}
+        env |= {k: v for k, v in cli_env(running).items() if v is not None}
+        command = [sys.executable, "-m", "genesys_export", "export", "conversations", *INTERVAL]
+        done = subprocess.run(
+            [*command, "--dest", dest_in(small)], env=env, capture_output=True, text=True
+        )
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert_destination_failure(done.returncode, errors, str(small), "No space left on device")
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
         assert [name for name in files_under(small) if name != AUDIT] == []
 
 

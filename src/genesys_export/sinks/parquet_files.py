@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,9 +59,12 @@ def parquet_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
 
 def park(spool: Spool) -> None:
     """Close the spool's writer (if open); the file keeps what was written."""
-    if spool.writer is not None:
-        spool.writer.close()
-        spool.writer = None
+    writer, spool.writer = spool.writer, None
+    if writer is not None:
+        try:
+            writer.close()
+        finally:  # closed or failed (a full disk): never again, not even when collected
+            writer.is_open = False
 
 
 def close_spool(spool: Spool) -> Finished:
@@ -78,7 +82,9 @@ def close_spool(spool: Spool) -> Finished:
 
 
 def discard(spool: Spool) -> None:
-    park(spool)
+    """Throw the spool away: a writer that cannot even close (a full disk) is let go."""
+    with suppress(OSError, pa.ArrowException):
+        park(spool)
     Path(spool.path).unlink(missing_ok=True)
 
 
