@@ -86,6 +86,7 @@ def test_empty_chunk_reports_every_check_on_zero_rows() -> None:
 
 
 def test_spool_files_close_when_the_chunk_is_dropped() -> None:
+    gc.collect()  # descriptors earlier tests left to the collector close now, not mid-test
     before = open_fds()
     result = chunk_of(DAY, [park_page(page([one(f"c{i}")]), CTX) for i in range(5)])
     assert open_fds() == before + 5
