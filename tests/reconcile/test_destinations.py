@@ -3,74 +3,32 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from moto.server import ThreadedMotoServer
-from psycopg import sql
 
 from genesys_export.errors import CellsDiffer
 from genesys_export.reconcile.cells import RECONCILIATION
 from tests.e2e import duckdb_dest, exporter_for, parquet_dest, read, simulator
+from tests.sinks.builders import BUCKET
 
 INTERVAL = "2024-05-08/2024-05-10"
 DAMAGE = "drop_conversations:n=3,day=2024-05-08"
-DSN = os.environ.get(
-    "GENESYS_EXPORT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-)
-BUCKET = "reconcile-lake"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def s3_dest(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", s3_endpoint),
-    ):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield f"s3://{BUCKET}/genesys"
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    client.delete_bucket(Bucket=BUCKET)
-    client.close()
+def s3_dest(s3: object) -> str:
+    """Parquet on moto's S3 (the shared `s3` fixture makes the bucket and sets AWS_*)."""
+    return f"s3://{BUCKET}/reconcile"
 
 
 @pytest.fixture
-def pg_dest() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but PostgreSQL is down: {exc}")
-        pytest.skip("no PostgreSQL (set GENESYS_EXPORT_TEST_POSTGRES_DSN)")
-    schema = f"ge_rec_{uuid.uuid4().hex[:10]}"
-    with admin:
-        yield f"{DSN}?schema={schema}"
-        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+def pg_dest(uri: str) -> str:
+    """A schema of its own on the test server (the shared `uri` fixture drops it after)."""
+    return uri
 
 
 def found(dest: str, tmp_path: Path, *, twice: bool = False) -> pa.Table:

@@ -247,63 +247,44 @@ def run_job(
     read again from the start by its successor, never half-counted. With `slots`, the
     job holds one of the org's concurrent-job slots from submit to delete.
     """
-    with slots.held() if slots else nullcontext():
-        return _run_job(
-            api, endpoint, body, page_size, read_page, cursor_of, polling, events, max_attempts,
-            rng, slots,
-        )  # fmt: skip
-
-
-def _run_job(
-    api: Api,
-    endpoint: JobEndpoint,
-    body: dict[str, Any],
-    page_size: int,
-    read_page: Callable[[bytes], P],
-    cursor_of: Callable[[P], str | None],
-    polling: Polling,
-    events: Events,
-    max_attempts: int,
-    rng: random.Random,
-    slots: JobSlots | None,
-) -> list[P]:
     for attempt in range(1, max_attempts + 1):
-        if slots is not None:
-            slots.pace()
-        started = api.clock()
-        job_id = submit_job(api, endpoint, body, events)
-        try:
-            wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
-            pages = list(
-                iter_results(
-                    api,
-                    endpoint,
-                    job_id,
-                    page_size=page_size,
-                    read_page=read_page,
-                    cursor_of=cursor_of,
+        with slots.held() if slots else nullcontext():  # one slot, submit to delete
+            if slots is not None:
+                slots.pace()
+            started = api.clock()
+            job_id = submit_job(api, endpoint, body, events)
+            try:
+                wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
+                pages = list(
+                    iter_results(
+                        api,
+                        endpoint,
+                        job_id,
+                        page_size=page_size,
+                        read_page=read_page,
+                        cursor_of=cursor_of,
+                    )
                 )
+            except (JobFailed, JobExpired) as exc:
+                retry = {"state": "retry", "error": str(exc), "attempt": attempt}
+                events(AuditEvent.JOB_FINISHED, job_id=job_id, **retry)
+                if attempt == max_attempts:
+                    raise
+                log.warning(
+                    "%s; submitting it again (attempt %d of %d)", exc, attempt + 1, max_attempts
+                )
+                continue
+            finally:
+                delete_job(api, endpoint, job_id)
+            events(
+                AuditEvent.JOB_FINISHED,
+                job_id=job_id,
+                state=str(JobState.FULFILLED),
+                pages=len(pages),
+                latency_s=round(api.clock() - started, 3),
+                attempt=attempt,
             )
-        except (JobFailed, JobExpired) as exc:
-            retry = {"state": "retry", "error": str(exc), "attempt": attempt}
-            events(AuditEvent.JOB_FINISHED, job_id=job_id, **retry)
-            if attempt == max_attempts:
-                raise
-            log.warning(
-                "%s; submitting it again (attempt %d of %d)", exc, attempt + 1, max_attempts
-            )
-            continue
-        finally:
-            delete_job(api, endpoint, job_id)
-        events(
-            AuditEvent.JOB_FINISHED,
-            job_id=job_id,
-            state=str(JobState.FULFILLED),
-            pages=len(pages),
-            latency_s=round(api.clock() - started, 3),
-            attempt=attempt,
-        )
-        return pages
+            return pages
     raise AssertionError("unreachable")  # pragma: no cover
 
 
