@@ -47,7 +47,8 @@ def test_tables_equal_the_listings_in_the_fewest_requests(tmp_path: Path) -> Non
         }, entity.table
     assert len(requests) == sum(len(e.listings) for e in ENTITIES) == summary["requests"]
     users = current(read(dest, "dim_users"))
-    assert sum(u["_deleted"] for u in users.values()) == 1  # listed with state=any
+    # listed with state=any: the one deleted here, and two agents who left long ago
+    assert sum(u["_deleted"] for u in users.values()) == 1 + len(sim.dataset.org.former_users)
     presence = current(read(dest, "dim_presence_definitions"))
     assert {p["system_presence"] for p in presence.values()} >= {"ON_QUEUE", "AVAILABLE"}
 
@@ -113,7 +114,7 @@ def test_a_page_size_past_the_ceiling_is_halved_until_accepted(tmp_path: Path) -
         sizes = [r.query["pageSize"] for r in sim.requests if r.path == "/api/v2/users"]
         statuses = [r.status for r in sim.requests if r.path == "/api/v2/users"]
     assert sizes == ["500", "250", "125", "62"] and statuses == [400, 400, 400, 200]
-    assert len(current(read(dest, "dim_users"))) == 8
+    assert len(current(read(dest, "dim_users"))) == 8 + 2  # with the two former agents
 
 
 def test_named_views_name_every_fact_whose_id_is_known(tmp_path: Path) -> None:
@@ -192,3 +193,32 @@ def test_postgres_gets_the_history_and_the_named_views(
     assert unnamed == (0,)
     assert names in ([], [("Renamed queue",)])  # the queue's current name, if it had traffic
     assert total == (read(pg_uri, "segments").num_rows,)
+
+
+def test_departed_agents_still_name_old_conversations(tmp_path: Path) -> None:
+    """Conversations of late April involve two agents who left since (listed as deleted
+    users) and a queue removed since (listed nowhere): the agents keep their names, the
+    queue's rows stay, with a NULL name."""
+    dest = duckdb_dest(tmp_path)
+    with simulator() as (sim, running):
+        exporter = exporter_for(running, tmp_path)
+        exporter.export_conversations("2024-04-29/2024-04-30", dest=dest)
+        exporter.export_reference(["users", "queues"], dest=dest)
+        org = sim.dataset.org
+    former = {u.id: u.name for u in org.former_users}
+    (legacy,) = (q.id for q in org.former_queues)
+    users = current(read(dest, "dim_users"))
+    assert {i: (users[i]["name"], users[i]["_deleted"]) for i in former} == {
+        i: (name, True) for i, name in former.items()
+    }
+    con = duckdb.connect(dest.removeprefix("duckdb:///"), read_only=True)
+    named = con.execute(
+        "SELECT DISTINCT p.user_id, s.user_name FROM segments_named s "
+        "JOIN participants p USING (conversation_id) WHERE p.user_id IN (?, ?)",
+        list(former),
+    ).fetchall()
+    legacy_rows = con.execute(
+        "SELECT count(*), count(queue_name) FROM segments_named WHERE queue_id = ?", [legacy]
+    ).fetchone()
+    assert {user for user, _ in named} == set(former)  # both appear in the old conversations
+    assert legacy_rows is not None and legacy_rows[0] > 0 and legacy_rows[1] == 0

@@ -91,7 +91,7 @@ class Conversation:
 def generate_day(org: Organization, seed: int, day_ms: int, count: int) -> list[Conversation]:
     """The `count` conversations starting in the UTC day at `day_ms`, by start time."""
     rng = random.Random(f"genesys-export-simulator:{seed}:{day_ms}")
-    factory = _Factory(org, rng)
+    factory = _Factory(org.on(day_ms), rng)
     starts = sorted(day_ms + _random_offset(rng) for _ in range(max(0, count - 2)))
     late = [day_ms + 86_400_000 - rng.randint(2, 15) * _MINUTE for _ in range(min(2, count))]
     conversations = [factory.conversation(start, long=False) for start in starts]

@@ -104,6 +104,10 @@ class Directory:
                 e.id: {"id": e.id, "name": e.name, **extra}
                 for e, extra in zip(listed, made[kind], strict=True)
             }
+        directory.records["users"] |= {
+            u.id: {"id": u.id, "name": u.name, **_user(u.name, division), "state": "deleted"}
+            for u in org.former_users
+        }
         directory.records["presence"] = {
             pid: _presence(pid, name, division["id"]) for name, pid in org.presence_ids.items()
         }

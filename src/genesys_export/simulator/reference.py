@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _FIRST = (
     "Dana", "Alex", "Priya", "Jonas", "Mei", "Carlos", "Fatima", "Liam", "Olga", "Kwame",
@@ -78,10 +78,29 @@ class Organization:
     teams: tuple[Entity, ...]
     edges: tuple[Entity, ...]
     presence_ids: dict[str, str]
+    # Agents who left and a queue that was removed: they appear in conversations before
+    # FORMER_UNTIL_MS only. The directory lists the agents as deleted users; a deleted
+    # queue is listed nowhere, as in Genesys.
+    former_users: tuple[Entity, ...] = ()
+    former_queues: tuple[Entity, ...] = ()
+
+    def on(self, day_ms: int) -> Organization:
+        """The org as it was on the UTC day at `day_ms` (former staff before the cutoff)."""
+        if day_ms >= FORMER_UNTIL_MS:
+            return self
+        return replace(
+            self,
+            users=self.users + self.former_users,
+            queues=self.queues + self.former_queues,
+        )
 
     def user_name(self, user_id: str) -> str:
         """The display name of a user id (the id itself when unknown)."""
-        return next((user.name for user in self.users if user.id == user_id), user_id)
+        everyone = (*self.users, *self.former_users)
+        return next((user.name for user in everyone if user.id == user_id), user_id)
+
+
+FORMER_UNTIL_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 
 
 def stable_id(seed: int, *parts: object) -> str:
@@ -113,6 +132,8 @@ def build_organization(seed: int, *, users: int, queues: int = 6) -> Organizatio
         teams=entities("team", ("Team Aurora", "Team Boreal", "Team Cirrus")),
         edges=entities("edge", ("edge-a", "edge-b")),
         presence_ids={name: stable_id(seed, "presence", name) for name in presences},
+        former_users=entities("former-user", ["Robin Former", "Sasha Left"]),
+        former_queues=entities("former-queue", ["Legacy Queue"]),
     )
 
 
