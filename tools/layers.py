@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "exporter": LIBRARY,
     "notify": LIBRARY,
     "planning": LIBRARY,
+    "raw": LIBRARY,
     "sync": LIBRARY,
     "landing": LANDING,
     "pipeline": PIPELINE,

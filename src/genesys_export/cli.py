@@ -82,7 +82,44 @@ def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any
     from genesys_export.config import Settings
 
     environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
-    return Exporter(Settings.from_env(environ), progress_factory=progress)
+    raw = click.get_current_context().meta.get(_LANDING, {})
+    return Exporter(Settings.from_env(environ), progress_factory=progress, **raw)
+
+
+_LANDING = "genesys_export.landing"  # click context meta: the --landing options given
+
+
+def _remember_landing(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Keep --landing / --landing-retention for `_exporter` (checked here: exit 2 if wrong)."""
+    if value is None:
+        return
+    options = ctx.meta.setdefault(_LANDING, {})
+    if param.name == "landing":
+        options["raw_landing"] = value
+        return
+    from genesys_export.errors import ConfigError
+    from genesys_export.intervals import parse_duration
+
+    try:
+        options["raw_retention"] = parse_duration(value, name="--landing-retention")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def landing_options(fn: Callable[P, R]) -> Callable[P, R]:
+    """--landing and --landing-retention, handed to the Exporter rather than to `fn`."""
+    fn = click.option(
+        "--landing-retention",
+        expose_value=False,
+        callback=_remember_landing,
+        help="After a successful run, delete raw jobs older than this ISO-8601 duration (P90D).",
+    )(fn)
+    return click.option(
+        "--landing",
+        expose_value=False,
+        callback=_remember_landing,
+        help="Keep every response as received: file:///dir or s3://bucket/prefix.",
+    )(fn)
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -119,7 +156,7 @@ def common_export_options(fn: Callable[P, R]) -> Callable[P, R]:
         "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
     )(fn)
     fn = click.option("--interval", required=True, help="START/END, ISO-8601, end exclusive.")(fn)
-    return fn
+    return landing_options(fn)
 
 
 @export.command("conversations")
@@ -245,6 +282,7 @@ def _config_option(fn: Callable[P, R]) -> Callable[P, R]:
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
+@landing_options
 @handle_errors
 def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
@@ -258,6 +296,39 @@ def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     exporter = _exporter(as_json, config.genesys.as_environ())
     result = run_sync(exporter, config, strict_notify=strict_notify)
     _print_summary(result.summary, as_json)
+
+
+@cli.command()
+@click.option(
+    "--landing", required=True, help="The raw landing zone: file:///dir or s3://bucket/prefix."
+)
+@click.option("--kind", type=click.Choice(["conversations", "users", "aggregates", "report"]))
+@click.option("--interval", default=None, help="Only jobs overlapping START/END.")
+@click.option(
+    "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@handle_errors
+def replay(
+    landing: str, kind: str | None, interval: str | None, dest: str | None, as_json: bool
+) -> None:
+    """Rebuild tables from a raw landing zone alone: no credentials, no network.
+
+    Example: genesys-export replay --landing file:///data/raw --dest duckdb:///w.duckdb
+    """
+    from genesys_export.config import DEFAULT_DEST
+    from genesys_export.intervals import parse_interval
+    from genesys_export.progress import LogProgress
+    from genesys_export.raw.replay import ReplayRequest
+    from genesys_export.raw.replay import replay as replay_zone
+
+    request = ReplayRequest(
+        landing=landing,
+        dest=dest or DEFAULT_DEST,
+        kind=kind,
+        interval=parse_interval(interval) if interval else None,
+    )
+    _print_summary(replay_zone(request, progress=LogProgress()), as_json)
 
 
 @cli.group()

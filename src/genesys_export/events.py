@@ -23,6 +23,7 @@ class AuditEvent(enum.StrEnum):
     VALIDATION_FINISHED = "validation.finished"
     CHECKPOINT_SAVED = "checkpoint.saved"
     NOTIFY_SENT = "notify.sent"
+    RAW_SAVED = "raw.saved"
     RUN_FINISHED = "run.finished"
     RUN_FAILED = "run.failed"
 

@@ -19,6 +19,7 @@ import httpx
 import pyarrow as pa
 
 from genesys_export.audit import AuditLog
+from genesys_export.capture import RawCapture, bind
 from genesys_export.chunks import ChunkResult
 from genesys_export.config import DEFAULT_DEST, Settings
 from genesys_export.events import AuditEvent
@@ -31,6 +32,8 @@ from genesys_export.jobs.users import UserProducer
 from genesys_export.landing import Landing, Producer, land_aggregates, land_details, land_reports
 from genesys_export.pipeline import Run, failed
 from genesys_export.progress import Progress, QuietProgress
+from genesys_export.raw import landing_zone, open_zone
+from genesys_export.raw.replay import ReplayRequest, replay
 from genesys_export.reporting import build_report_request, csv_options_for, report_table_name
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
@@ -70,6 +73,8 @@ class Exporter:
     polling: Polling = field(default_factory=Polling)
     lookback: timedelta = DEFAULT_LOOKBACK
     rng: random.Random = field(default_factory=random.Random)
+    raw_landing: str | None = None  # --landing: file:///dir or s3://bucket/prefix
+    raw_retention: timedelta | None = None  # --landing-retention: raw jobs older are deleted
 
     @classmethod
     def from_env(cls, **options: Any) -> Exporter:
@@ -84,7 +89,14 @@ class Exporter:
             assert run.api is not None
             s = self.settings
             return ConversationProducer(
-                run.api, run.event, ctx, s.page_size, s.max_job_attempts, self.polling, self.rng
+                run.api,
+                run.event,
+                ctx,
+                s.page_size,
+                s.max_job_attempts,
+                self.polling,
+                self.rng,
+                raw=_details_raw(run, ctx),
             )
 
         return produce
@@ -102,6 +114,7 @@ class Exporter:
                 self.polling,
                 self.rng,
                 tuple(user_ids),
+                raw=_details_raw(run, ctx),
             )
 
         return produce
@@ -218,6 +231,31 @@ class Exporter:
             run.extra["table"] = table
         return ExportResult(run.final, sink.uri)
 
+    def replay(
+        self,
+        landing: str,
+        *,
+        dest: str = DEFAULT_DEST,
+        kind: str | None = None,
+        interval: str | Interval | None = None,
+    ) -> ExportResult:
+        """The tables again from a raw landing zone alone: no credentials, no network.
+
+        `kind` (conversations, users, aggregates, report) and `interval` narrow which kept
+        jobs are replayed. Without credentials at hand, call
+        `genesys_export.raw.replay.replay(ReplayRequest(...))`, as the command line does.
+        """
+        request = ReplayRequest(
+            landing=landing,
+            dest=dest,
+            kind=kind,
+            interval=_interval(interval) if interval is not None else None,
+            concurrency=self.settings.concurrency,
+            audit_path=self.audit_path,
+        )
+        summary = replay(request)
+        return ExportResult(summary, str(summary["dest"]))
+
     def landing(self, run: Run, sink: Sink, dataset: str, *, checkpointed: bool = False) -> Landing:
         return Landing(
             run=run,
@@ -233,13 +271,16 @@ class Exporter:
         self, command: str, dest: str, *, audit: Path | None = None, **fields: Any
     ) -> Iterator[tuple[Run, Sink]]:
         """Open the API, sink and audit trail; audit the start and the end of the run."""
+        zone = open_zone(self.raw_landing)
         with self.api() as api, open_sink(dest) as sink:
             audit_path = audit or self.audit_path or audit_path_for(dest)
             run = Run(api, None, self.progress_factory(api))
             run.audit = AuditLog(audit_path, run.run_id) if audit_path else None
-            run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields)
+            landing = {"landing": zone.uri} if zone else {}
+            run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields, **landing)
             try:
-                yield run, sink
+                with landing_zone(run, zone, self.raw_retention):
+                    yield run, sink
             except BaseException as exc:
                 run.progress.stop()
                 failed(run, exc)
@@ -252,6 +293,12 @@ class Exporter:
             run.final = run.summary(dest=sink.uri, **run.extra)
             finished = {k: v for k, v in run.final.items() if k != "run_id"}
             run.event(AuditEvent.RUN_FINISHED, **finished)
+
+
+def _details_raw(run: Run, ctx: RunContext) -> RawCapture | None:
+    """The run's landing zone for a details job, recording what replay needs to stamp rows."""
+    settled = ctx.settled_before.isoformat() if ctx.settled_before else None
+    return bind(run.raw, settled_before=settled)
 
 
 def _interval(interval: str | Interval) -> Interval:

@@ -116,6 +116,7 @@ class ConversationProducer(DetailsProducer):
                 events=self.events,
                 max_attempts=self.max_attempts,
                 rng=self.rng,
+                raw=self.raw,
             )
         except JobFailed:
             if interval.length / 2 < SMALLEST_SPLIT:
