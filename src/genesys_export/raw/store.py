@@ -3,10 +3,11 @@
 A `RawStore` is one run's writer; it is the `capture.RawCapture` that producers receive.
 Each file is compressed and written on a background thread (zlib and the filesystem release
 the GIL, so the export's own threads keep going) under a temporary name beside its final
-one, then renamed: a crash leaves at most a `*.tmp-*` file, never half a file under its
-final name. At most `pending` bodies wait for the writer, which bounds memory. A job's
-`manifest.json` is written the same way, after all its files: it is what makes the job
-visible to replay and retention.
+one, then renamed (on S3, in place: an object appears only once its upload completes): a
+crash leaves at most a `*.tmp-*` file, never half a file under its final name. At most
+`pending` bodies wait for the writer, which bounds memory. A job's `manifest.json` is
+written the same way, after all its files: it is what makes the job visible to replay and
+retention.
 """
 
 from __future__ import annotations
@@ -215,19 +216,25 @@ class JobWriter:
 
 
 def _write(zone: RawZone, relative: str, blocks: Iterable[bytes]) -> None:
-    """Write `blocks` beside `relative` under a temporary name, then rename it into place."""
+    """Write `blocks` to `relative` so that no reader ever sees half of them there.
+
+    Locally: under a temporary name beside it, then renamed. On S3 an object appears only
+    once its upload completes (a process that dies mid-upload leaves none), so it is
+    written in place; a renamed object would cost a copy and leave a directory marker.
+    """
     final = zone.path(relative)
-    temporary = f"{final}.tmp-{uuid.uuid4().hex[:12]}"
+    target = f"{final}.tmp-{uuid.uuid4().hex[:12]}" if zone.is_local else final
     with _errors(zone, relative):
         if zone.is_local:
             zone.fs.create_dir(final.rpartition("/")[0], recursive=True)
         try:
-            with zone.fs.open_output_stream(temporary, compression=None) as out:
+            with zone.fs.open_output_stream(target, compression=None) as out:
                 for block in blocks:
                     out.write(block)
-            zone.fs.move(temporary, final)
+            if target != final:
+                zone.fs.move(target, final)
         except BaseException:
-            _remove_quietly(zone, temporary)
+            _remove_quietly(zone, target)  # the upload the stream completed when it closed
             raise
 
 
