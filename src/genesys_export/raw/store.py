@@ -1,9 +1,9 @@
 """Writing the raw landing zone: each body gzipped in the background, renamed into place.
 
 A `RawStore` is one run's writer; it is the `capture.RawCapture` that producers receive.
-Each file is compressed and written on a background thread (zlib and the filesystem release
-the GIL, so the export's own threads keep going) under a temporary name beside its final
-one, then renamed (on S3, in place: an object appears only once its upload completes): a
+Each file is compressed (ISA-L) and written on a background thread (both release the GIL,
+so the export's own threads keep going) under a temporary name beside its final one, then
+renamed (on S3, in place: an object appears only once its upload completes): a
 crash leaves at most a `*.tmp-*` file, never half a file under its final name. At most
 `pending` bodies wait for the writer, which bounds memory. A job's `manifest.json` is
 written the same way, after all its files: it is what makes the job visible to replay and
@@ -12,14 +12,12 @@ retention.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import re
 import threading
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -30,13 +28,22 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+from isal import isal_zlib
 
 from genesys_export.errors import SinkError
 from genesys_export.events import AuditEvent, Events
-from genesys_export.raw.zone import MANIFEST, READ_BLOCK, Manifest, RawFile, RawZone
+from genesys_export.raw.zone import (
+    GZIP_WBITS,
+    MANIFEST,
+    READ_BLOCK,
+    Manifest,
+    RawFile,
+    RawZone,
+)
 
-# Level 1: about 120 MB/s of JSON per core at a 6x ratio (level 6: 55 MB/s, 8x), so the
-# writer keeps up with a transform on one background thread (bench/conversations.py).
+# ISA-L's level 1: about 1 GB/s of JSON per core at a 6.7x ratio (zlib's level 1: 120-200
+# MB/s at 6.3x), so keeping the raw bodies costs a few percent of an export's CPU
+# (bench/conversations.py). Any gzip reader reads the files.
 GZIP_LEVEL = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -187,7 +194,7 @@ class JobWriter:
         return f"{len(self._files) + 1}.{self._ext}.gz"
 
     def _put_body(self, name: str, body: bytes) -> RawFile:
-        packed = gzip.compress(body, compresslevel=self._shared.level, mtime=0)
+        packed = isal_zlib.compress(body, self._shared.level, GZIP_WBITS)
         _write(self._shared.zone, f"{self.directory}/{name}", [packed])
         body_sha, packed_sha = hashlib.sha256(body), hashlib.sha256(packed)
         return RawFile(name, len(body), body_sha.hexdigest(), len(packed), packed_sha.hexdigest())
@@ -203,7 +210,7 @@ class JobWriter:
 
         def blocks() -> Iterator[bytes]:
             nonlocal size
-            packer = zlib.compressobj(self._shared.level, zlib.DEFLATED, 31)  # 31: gzip
+            packer = isal_zlib.compressobj(self._shared.level, isal_zlib.DEFLATED, GZIP_WBITS)
             with path.open("rb") as source:
                 while block := source.read(READ_BLOCK):
                     digest.update(block)
