@@ -22,6 +22,8 @@ import pyarrow as pa
 import pytest
 
 from genesys_export.audit import read_events
+from genesys_export.config import Credentials, Secret, Settings
+from genesys_export.exporter import Exporter
 from genesys_export.raw.replay import ReplayRequest, replay
 from genesys_export.sinks import open_sink
 from genesys_export.transform.schemas import CONVERSATION_TABLES, USER_TABLES
@@ -223,3 +225,32 @@ def test_a_damaged_file_exits_4_naming_it_and_leaves_the_destination_as_it_was(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: raw file file://{page}")
     assert data(dest, lineage=True) == before
+
+
+def test_the_library_replays_without_reaching_any_host(zone: Zone, tmp_path: Path) -> None:
+    """`Exporter.replay` with settings pointing nowhere: nothing is asked of any API."""
+    nowhere = Settings(
+        credentials=Credentials(client_id="none", client_secret=Secret("none")),
+        api_url="http://127.0.0.1:9",
+        login_url="http://127.0.0.1:9",
+    )
+    result = Exporter(nowhere).replay(zone.uri, dest=duckdb_dest(tmp_path), kind="aggregates")
+
+    replayed = _rows(result.table(AGGREGATES), lineage=False)
+    assert sorted(map(repr, replayed)) == data(zone.live)[AGGREGATES]
+
+
+@pytest.mark.parametrize("landing", ["raw/relative", "file://host/dir", "gs://bucket/raw"])
+def test_a_landing_that_is_no_zone_exits_2_before_anything_runs(
+    tmp_path: Path, landing: str
+) -> None:
+    args = ["export", "users", "--interval", "2024-05-08/2024-05-09", "--landing", landing]
+    env = {"GENESYS_REGION": "eu-west-1", "GENESYS_CLIENT_ID": "x", "GENESYS_CLIENT_SECRET": "y"}
+    result = invoke([*args, "--dest", duckdb_dest(tmp_path)], env=dict(env))
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --landing {landing!r} is not a landing zone; use file:///absolute/dir or "
+        "s3://bucket/prefix\n"
+    )
+    assert list(tmp_path.iterdir()) == []
