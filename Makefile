@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/conversations.py
 	$(BIN)/python bench/report_csv.py --repeat 3
 	$(BIN)/python bench/sync_30_days.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

@@ -1,6 +1,6 @@
 """Benchmark: replay from a raw landing zone beside the live transform, into Parquet and DuckDB.
 
-    .venv/bin/python bench/replay.py [--conversations 100000] [--chunk-pages 10]
+    .venv/bin/python bench/replay.py [--conversations 100000] [--chunk-pages 10] [--repeat 3]
 
 Pages of 1000 realistic conversations (`_pages.py`) are generated once, written to a plain
 file (one page per line) and kept in a local landing zone as `--landing` keeps them
@@ -14,8 +14,9 @@ path runs in its own subprocess (its own peak RSS) through the product's own cod
            file before anything is written, then per job gunzip + sha256 of each page and
            the same chunk code, also two chunks at a time
 
-Rates are per second of wall time and of CPU time (all threads); replay / live is the cost
-of reading the zone instead of the network's bytes.
+Rates are per second of wall time and of CPU time (all threads), medians of `--repeat`
+interleaved rounds; replay / live is the cost of reading the zone instead of the network's
+bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ PAGE_SIZE = 1000
 DAY0 = datetime(2024, 5, 1, tzinfo=UTC)
 SETTLED = datetime(2024, 5, 31, tzinfo=UTC)
 CTX = RunContext("bench", datetime(2024, 6, 1, tzinfo=UTC), SETTLED)
+PATHS = ("live-parquet", "replay-parquet", "live-duckdb", "replay-duckdb")
 
 
 def main() -> None:
@@ -57,10 +60,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         pages = _prepare(Path(tmp), args.conversations, args.chunk_pages)
         print(f"{args.conversations:,} conversations, {pages / 1e6:,.0f} MB of JSON kept")
-        runs = {
-            path: _spawn(path, Path(tmp), args.chunk_pages)
-            for path in ("live-parquet", "replay-parquet", "live-duckdb", "replay-duckdb")
-        }
+        rounds = [
+            {path: _spawn(path, Path(tmp), args.chunk_pages) for path in PATHS}
+            for _ in range(args.repeat)
+        ]
+    runs = {path: _median([r[path] for r in rounds]) for path in PATHS}
+    print(f"medians of {args.repeat} interleaved round(s):")
     for path, run in runs.items():
         wall, cpu = run["conversations"] / run["wall_s"], run["conversations"] / run["cpu_s"]
         print(f"  {path:<16} {wall:>8,.0f} conversations/s   ({cpu:>7,.0f} per CPU-second)"
@@ -71,10 +76,16 @@ def main() -> None:
               f"   {live['cpu_s'] / again['cpu_s']:.2f} (CPU)")  # fmt: skip
 
 
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each measurement's median over the rounds (a shared machine varies run to run)."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--chunk-pages", type=int, default=10, help="pages per job")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     return parser.parse_args()
