@@ -40,6 +40,7 @@ bench: $(DEV)
 	$(BIN)/python bench/report_csv.py --repeat 3
 	$(BIN)/python bench/sync_30_days.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

@@ -14,6 +14,9 @@ insert page by page from the spool, one transaction) into the real sink:
 - parquet / duckdb:   ParquetSink / DuckDBSink, one thread
 - ..., 2 threads:     the next chunk is transformed on a thread while this one is written,
                       as `run_chunks` overlaps chunks in a real run
+- ..., raw kept:      each page also kept in a landing zone as `--landing` keeps it
+                      (`RawStore`: gzip level 1 on its background thread, a file per page,
+                      a manifest per chunk, all inside the transform's time)
 - parquet at N/10:    to show that peak RSS does not grow with N
 - baseline at N/10:   the naive way, `json.loads` + `pandas.json_normalize` per table and
                       `pandas.to_datetime` on the time columns; ratios are per conversation.
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -47,6 +51,7 @@ from genesys_export.chunks import ChunkResult
 from genesys_export.intervals import Interval
 from genesys_export.jobs.conversations import chunk_of, park_page
 from genesys_export.pipeline import commit_tables, prefer_lean_allocator
+from genesys_export.raw import RawStore, RawZone
 from genesys_export.sinks.duckdb import DuckDBSink
 from genesys_export.sinks.parquet import ParquetSink
 from genesys_export.transform.tables import RunContext
@@ -78,6 +83,8 @@ def main() -> None:
             "parquet, 2 threads": _spawn("parquet-2threads", pages, n, chunk),
             "duckdb": _spawn("duckdb", pages, n, chunk),
             "duckdb, 2 threads": _spawn("duckdb-2threads", pages, n, chunk),
+            "parquet, raw kept": _spawn("parquet+raw", pages, n, chunk),
+            "parquet, 2 threads, raw kept": _spawn("parquet+raw-2threads", pages, n, chunk),
             f"parquet at N={small:,}": _spawn("parquet", pages, small, chunk),
             f"baseline at N={small:,}": _spawn("baseline", pages, small, chunk),
         }
@@ -127,13 +134,20 @@ def _run_path(path: str, pages: Path, conversations: int, chunk_pages: int) -> d
     prefer_lean_allocator()  # as the CLI does
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         kind, _, threads = path.partition("-")
+        kind, _, raw = kind.partition("+")
         sink: Any = (
             DuckDBSink(Path(tmp) / "bench.duckdb") if kind == "duckdb" else ParquetSink.local(tmp)
         )
+        transform = partial(_transform, pages)
+        if raw:
+            zone = RawZone.parse(f"file://{tmp}/raw")
+            store = RawStore.open(zone, run_id="bench", extracted_at=CTX.extracted_at,
+                                  events=lambda name, **fields: None)  # fmt: skip
+            transform = partial(_transform_kept, pages, store)
         with sink:
             run = _pipelined if threads else _sequential
             chunks = _chunks(source, chunk_pages)
-            return run(chunks, partial(_transform, pages), partial(_write, sink))
+            return run(chunks, transform, partial(_write, sink))
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
@@ -159,6 +173,21 @@ def _read(path: Path, chunk: list[Span]) -> Iterator[bytes]:
 def _transform(path: Path, chunk: list[Span]) -> ChunkResult:
     """What a chunk worker does with its pages: six tables per page, parked, then the chunk."""
     return chunk_of(INTERVAL, [park_page(page, CTX) for page in _read(path, chunk)])
+
+
+def _transform_kept(path: Path, store: RawStore, chunk: list[Span]) -> ChunkResult:
+    """`_transform`, each page also kept in the landing zone, the chunk's manifest written."""
+    job = store.job("conversation_details", uuid.uuid4().hex, {"interval": INTERVAL.iso()},
+                    ext="json")  # fmt: skip
+    result = chunk_of(INTERVAL, [park_page(page, CTX) for page in _kept(job, _read(path, chunk))])
+    job.finish()
+    return result
+
+
+def _kept(job: Any, pages: Iterator[bytes]) -> Iterator[bytes]:
+    for page in pages:
+        job.save(page)
+        yield page
 
 
 def _write(sink: Any, result: ChunkResult) -> None:
@@ -310,7 +339,7 @@ def _print_run(name: str, run: dict[str, Any]) -> None:
 
 
 def _print_summary(runs: list[dict[str, Any]], n: int) -> None:
-    parquet, threaded, duck, duck_threaded, small, baseline = runs
+    parquet, threaded, duck, duck_threaded, kept, kept_threaded, small, baseline = runs
     lines = [("conversations", f"{n:,} (pages of {PAGE_SIZE})")]
     for clock, unit in ((0, "s"), (1, "CPU-s")):
         base = _rate(baseline, "transform_s", clock)[0]
@@ -321,6 +350,15 @@ def _print_summary(runs: list[dict[str, Any]], n: int) -> None:
             (f"-> Parquet, 2 threads, per {unit}", _both(_rate(threaded, clock=clock))),
             (f"-> DuckDB, per {unit}", _both(_rate(duck, clock=clock))),
             (f"-> DuckDB, 2 threads, per {unit}", _both(_rate(duck_threaded, clock=clock))),
+            (f"transform, raw kept, per {unit}",
+             f"{_rate(kept, 'transform_s', clock)[0]:,.0f} conversations"),
+            (f"-> Parquet, raw kept, per {unit}", _both(_rate(kept, clock=clock))),
+            (f"-> Parquet, 2 threads, raw kept, per {unit}",
+             _both(_rate(kept_threaded, clock=clock))),
+            (f"raw kept / not: transform ({unit})",
+             _ratio(_rate(kept, "transform_s", clock)[0], transform)),
+            (f"raw kept / not: -> Parquet, 2 threads ({unit})",
+             _ratio(_rate(kept_threaded, clock=clock)[0], _rate(threaded, clock=clock)[0])),
             (f"baseline json_normalize, per {unit}", f"{base:,.0f} conversations"),
             (f"transform / baseline ({unit})", f"{transform / base:,.1f}x"),
             (f"-> Parquet, 2 threads / baseline ({unit})",
@@ -340,6 +378,9 @@ def _print_summary(runs: list[dict[str, Any]], n: int) -> None:
     print("\nTARGETS (wall clock)")
     for label, met in _targets(parquet, threaded, duck, duck_threaded, baseline):
         print(f"  {label:<58} {'met' if met else 'NOT MET'}")
+    slower = _rate(threaded)[0] / _rate(kept_threaded)[0] - 1
+    print(f"  {'raw kept slows -> Parquet, 2 threads, by <= 10%':<58} "
+          f"{'met' if slower <= 0.10 else 'NOT MET'} ({slower:+.1%})")  # fmt: skip
 
 
 def _targets(*runs: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -361,6 +402,10 @@ def _targets(*runs: dict[str, Any]) -> list[tuple[str, bool]]:
 
 def _both(rates: tuple[float, float]) -> str:
     return f"{rates[0]:,.0f} conversations, {rates[1]:,.0f} rows"
+
+
+def _ratio(kept: float, plain: float) -> str:
+    return f"{kept / plain:.2f} ({kept / plain - 1:+.1%})"
 
 
 def _mb(*runs: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ LAYER_NAMES = {
 LAYERS: dict[str, int] = {
     "__main__": FACE,
     "cli": FACE,
+    "cli_support": FACE,
     "demo": FACE,
     "live": FACE,
     "render": FACE,
@@ -43,6 +44,7 @@ LAYERS: dict[str, int] = {
     "notify": LIBRARY,
     "planning": LIBRARY,
     "reconcile": LIBRARY,
+    "raw": LIBRARY,
     "sync": LIBRARY,
     "landing": LANDING,
     "pipeline": PIPELINE,

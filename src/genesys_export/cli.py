@@ -9,52 +9,20 @@ reconciliation, 130 interrupted); `-v` adds the details.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from genesys_export.errors import GenesysExportError
-
-P = ParamSpec("P")
-R = TypeVar("R")
-log = logging.getLogger("genesys_export")
-
-
-def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn library errors into one line on stderr and the documented exit code."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except GenesysExportError as exc:
-            log.debug("details", exc_info=True)
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo(
-                "interrupted: committed chunks and checkpoints are intact; rerun to resume",
-                err=True,
-            )
-            sys.exit(130)
-
-    return wrapper
-
-
-def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request at INFO; only -vv shows those.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+from genesys_export.cli_support import (
+    common_export_options,
+    config_option,
+    handle_errors,
+    landing_options,
+    make_exporter,
+    print_summary,
+    setup_logging,
+)
 
 
 @click.group()
@@ -69,31 +37,6 @@ def cli(verbose: int, quiet: bool) -> None:
     prefer_lean_allocator()
 
 
-def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
-    from genesys_export.exporter import Exporter
-    from genesys_export.live import LiveProgress
-    from genesys_export.progress import LogProgress
-
-    def progress(api: Any) -> Any:
-        if sys.stderr.isatty() and not as_json:
-            return LiveProgress(api.stats, api.budget)
-        return LogProgress()
-
-    from genesys_export.config import Settings
-
-    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
-    return Exporter(Settings.from_env(environ), progress_factory=progress)
-
-
-def _print_summary(summary: dict[str, Any], as_json: bool, *, reconciled: bool = False) -> None:
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
-        return
-    from genesys_export import render
-
-    (render.render_reconciliation if reconciled else render.render_summary)(summary)
-
-
 @cli.command()
 @handle_errors
 def check() -> None:
@@ -104,7 +47,7 @@ def check() -> None:
     from genesys_export.check import run_check
     from genesys_export.render import render_check
 
-    result = run_check(_exporter(False).settings)
+    result = run_check(make_exporter(False).settings)
     render_check(result)
     sys.exit(result.exit_code)
 
@@ -112,15 +55,6 @@ def check() -> None:
 @cli.group()
 def export() -> None:
     """One-off exports of an interval."""
-
-
-def common_export_options(fn: Callable[P, R]) -> Callable[P, R]:
-    fn = click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")(fn)
-    fn = click.option(
-        "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
-    )(fn)
-    fn = click.option("--interval", required=True, help="START/END, ISO-8601, end exclusive.")(fn)
-    return fn
 
 
 @export.command("conversations")
@@ -133,8 +67,8 @@ def export_conversations(interval: str, dest: str | None, as_json: bool) -> None
     """
     from genesys_export.config import DEFAULT_DEST
 
-    result = _exporter(as_json).export_conversations(interval, dest=dest or DEFAULT_DEST)
-    _print_summary(result.summary, as_json)
+    result = make_exporter(as_json).export_conversations(interval, dest=dest or DEFAULT_DEST)
+    print_summary(result.summary, as_json)
 
 
 @export.command("users")
@@ -149,8 +83,8 @@ def export_users(interval: str, dest: str | None, as_json: bool, user_ids: str) 
     from genesys_export.config import DEFAULT_DEST
 
     ids = [u.strip() for u in user_ids.split(",") if u.strip()]
-    result = _exporter(as_json).export_users(interval, dest=dest or DEFAULT_DEST, user_ids=ids)
-    _print_summary(result.summary, as_json)
+    result = make_exporter(as_json).export_users(interval, dest=dest or DEFAULT_DEST, user_ids=ids)
+    print_summary(result.summary, as_json)
 
 
 @export.command("reference")
@@ -173,8 +107,8 @@ def export_reference(entities: str, dest: str | None, as_json: bool) -> None:
     from genesys_export.config import DEFAULT_DEST
 
     names = [e.strip() for e in entities.split(",") if e.strip()]
-    result = _exporter(as_json).export_reference(names, dest=dest or DEFAULT_DEST)
-    _print_summary(result.summary, as_json)
+    result = make_exporter(as_json).export_reference(names, dest=dest or DEFAULT_DEST)
+    print_summary(result.summary, as_json)
 
 
 @export.command("aggregates")
@@ -206,7 +140,7 @@ def export_aggregates(
     """
     from genesys_export.config import DEFAULT_DEST
 
-    result = _exporter(as_json).export_aggregates(
+    result = make_exporter(as_json).export_aggregates(
         interval,
         granularity=granularity,
         group_by=group_by.split(","),
@@ -216,7 +150,7 @@ def export_aggregates(
         name=name,
         dest=dest or DEFAULT_DEST,
     )
-    _print_summary(result.summary, as_json)
+    print_summary(result.summary, as_json)
 
 
 @export.command("report")
@@ -244,7 +178,7 @@ def export_report(
     """
     from genesys_export.config import DEFAULT_DEST
 
-    result = _exporter(as_json).export_report(
+    result = make_exporter(as_json).export_report(
         view,
         interval,
         period=period,
@@ -253,7 +187,7 @@ def export_report(
         locale=locale,
         dest=dest or DEFAULT_DEST,
     )
-    _print_summary(result.summary, as_json)
+    print_summary(result.summary, as_json)
 
 
 @cli.command()
@@ -293,7 +227,7 @@ def reconcile(
     from genesys_export.errors import CellsDiffer
 
     try:
-        result = _exporter(as_json).reconcile(
+        result = make_exporter(as_json).reconcile(
             interval,
             granularity=granularity,
             metrics=metrics.split(","),
@@ -302,25 +236,16 @@ def reconcile(
             tolerance=tolerance,
         )
     except CellsDiffer as exc:
-        _print_summary(exc.summary, as_json, reconciled=True)
+        print_summary(exc.summary, as_json, reconciled=True)
         raise
-    _print_summary(result.summary, as_json, reconciled=True)
-
-
-def _config_option(fn: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="TOML file (default ./genesys-export.toml).",
-    )(fn)
+    print_summary(result.summary, as_json, reconciled=True)
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
+@landing_options
 @handle_errors
 def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
@@ -332,13 +257,46 @@ def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
     from genesys_export.sync import run_sync
 
     config = load_sync_config(config_path)
-    exporter = _exporter(as_json, config.genesys.as_environ())
+    exporter = make_exporter(as_json, config.genesys.as_environ())
     try:
         result = run_sync(exporter, config, strict_notify=strict_notify)
     except CellsDiffer as exc:  # exit 6 once the summary is out
-        _print_summary(exc.summary, as_json)
+        print_summary(exc.summary, as_json)
         raise
-    _print_summary(result.summary, as_json)
+    print_summary(result.summary, as_json)
+
+
+@cli.command()
+@click.option(
+    "--landing", required=True, help="The raw landing zone: file:///dir or s3://bucket/prefix."
+)
+@click.option("--kind", type=click.Choice(["conversations", "users", "aggregates", "report"]))
+@click.option("--interval", default=None, help="Only jobs overlapping START/END.")
+@click.option(
+    "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@handle_errors
+def replay(
+    landing: str, kind: str | None, interval: str | None, dest: str | None, as_json: bool
+) -> None:
+    """Rebuild tables from a raw landing zone alone: no credentials, no network.
+
+    Example: genesys-export replay --landing file:///data/raw --dest duckdb:///w.duckdb
+    """
+    from genesys_export.config import DEFAULT_DEST
+    from genesys_export.intervals import parse_interval
+    from genesys_export.progress import LogProgress
+    from genesys_export.raw.replay import ReplayRequest
+    from genesys_export.raw.replay import replay as replay_zone
+
+    request = ReplayRequest(
+        landing=landing,
+        dest=dest or DEFAULT_DEST,
+        kind=kind,
+        interval=parse_interval(interval) if interval else None,
+    )
+    print_summary(replay_zone(request, progress=LogProgress()), as_json)
 
 
 @cli.group()
@@ -347,7 +305,7 @@ def plan() -> None:
 
 
 @plan.command("sync")
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
 def plan_sync(config_path: Path | None, as_json: bool) -> None:
@@ -387,7 +345,7 @@ def plan_export(
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
 def status(config_path: Path | None, as_json: bool) -> None:

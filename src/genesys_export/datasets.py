@@ -65,6 +65,24 @@ class DestinationSection(_Strict):
     audit: str | None = None  # default: beside the destination
 
 
+class LandingSection(_Strict):
+    """The TOML `[landing]` section: the raw landing zone (`--landing` wins over it)."""
+
+    uri: str | None = None  # file:///dir or s3://bucket/prefix
+    retention: timedelta | None = None  # e.g. "P90D"
+
+    _retention = field_validator("retention", mode="before")(
+        lambda v: None if v is None else _duration(v)
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3://")):
+            raise ValueError("use file:///absolute/dir or s3://bucket/prefix")
+        return value
+
+
 class RunOptions(_Strict):
     concurrency: int = Field(4, ge=1, le=64)
     budget_per_minute: int = Field(300, ge=1, le=100_000)
@@ -182,6 +200,7 @@ class SyncConfig(_Strict):
     genesys: Connection = Connection()
     destination: DestinationSection = DestinationSection()
     run: RunOptions = RunOptions()
+    landing: LandingSection = LandingSection()
     datasets: dict[str, Dataset]
 
     @field_validator("datasets")

@@ -16,6 +16,7 @@ GenesysExportError          .exit_code: what the command line exits with
 ├── PaginationLoop          the server repeated a cursor                               -> 4
 ├── SchemaMismatch          a record or file doesn't fit its export kind's schema      -> 4
 ├── ValidationFailed        a chunk failed its checks; nothing of it was written       -> 4
+├── RawDataError            a raw landing-zone file is missing, short or corrupt      -> 4
 ├── SinkError               write or commit failed; chains the driver error            -> 5
 ├── CheckpointError         unreadable, or belongs to another export kind              -> 5
 ├── Stopped                 the run was stopped (Ctrl-C, another chunk failed)        -> 130
@@ -142,6 +143,12 @@ class SchemaMismatch(GenesysExportError):
 
 class ValidationFailed(GenesysExportError):
     """A chunk failed its checks (keys, parents, times); nothing of it was written."""
+
+    exit_code = 4
+
+
+class RawDataError(GenesysExportError):
+    """A file of the raw landing zone is missing, short, or not what its manifest says."""
 
     exit_code = 4
 

@@ -24,6 +24,7 @@ class AuditEvent(enum.StrEnum):
     CHECKPOINT_SAVED = "checkpoint.saved"
     NOTIFY_SENT = "notify.sent"
     RECONCILE_FINISHED = "reconcile.finished"
+    RAW_SAVED = "raw.saved"
     RUN_FINISHED = "run.finished"
     RUN_FAILED = "run.failed"
 

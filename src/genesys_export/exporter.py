@@ -20,6 +20,7 @@ import httpx
 import pyarrow as pa
 
 from genesys_export.audit import AuditLog
+from genesys_export.capture import RawCapture, bind
 from genesys_export.chunks import ChunkResult
 from genesys_export.config import DEFAULT_DEST, Settings
 from genesys_export.events import AuditEvent
@@ -39,6 +40,8 @@ from genesys_export.landing import (
 )
 from genesys_export.pipeline import Run, failed
 from genesys_export.progress import Progress, QuietProgress
+from genesys_export.raw import landing_zone, open_zone
+from genesys_export.raw.replay import ReplayRequest, replay
 from genesys_export.reconcile.reconciliation import (
     DEFAULT_GRANULARITY,
     DEFAULT_METRICS,
@@ -89,6 +92,8 @@ class Exporter:
     polling: Polling = field(default_factory=Polling)
     lookback: timedelta = DEFAULT_LOOKBACK
     rng: random.Random = field(default_factory=random.Random)
+    raw_landing: str | None = None  # --landing: file:///dir or s3://bucket/prefix
+    raw_retention: timedelta | None = None  # --landing-retention: raw jobs older are deleted
 
     @classmethod
     def from_env(cls, **options: Any) -> Exporter:
@@ -111,6 +116,7 @@ class Exporter:
                 polling=self.polling,
                 rng=self.rng,
                 slots=run.job_slots(),
+                raw=_details_raw(run, ctx),
             )
 
         return produce
@@ -128,6 +134,7 @@ class Exporter:
                 polling=self.polling,
                 rng=self.rng,
                 slots=run.job_slots(),
+                raw=_details_raw(run, ctx),
                 user_ids=tuple(user_ids),
             )
 
@@ -288,6 +295,31 @@ class Exporter:
         raise_if_differ(run.final)
         return ExportResult(run.final, sink.uri)
 
+    def replay(
+        self,
+        landing: str,
+        *,
+        dest: str = DEFAULT_DEST,
+        kind: str | None = None,
+        interval: str | Interval | None = None,
+    ) -> ExportResult:
+        """The tables again from a raw landing zone alone: no credentials, no network.
+
+        `kind` (conversations, users, aggregates, report) and `interval` narrow which kept
+        jobs are replayed. Without credentials at hand, call
+        `genesys_export.raw.replay.replay(ReplayRequest(...))`, as the command line does.
+        """
+        request = ReplayRequest(
+            landing=landing,
+            dest=dest,
+            kind=kind,
+            interval=_interval(interval) if interval is not None else None,
+            concurrency=self.settings.concurrency,
+            audit_path=self.audit_path,
+        )
+        summary = replay(request)
+        return ExportResult(summary, str(summary["dest"]))
+
     def landing(self, run: Run, sink: Sink, dataset: str, *, checkpointed: bool = False) -> Landing:
         return Landing(
             run=run,
@@ -310,6 +342,7 @@ class Exporter:
         committed to is removed when the run fails.
         """
         found = check_destination(dest, os.environ)
+        zone = open_zone(self.raw_landing)
         with self.api() as api:
             api.auth.current()  # refused credentials end the run here (exit 3)
             audit_path = audit or self.audit_path or audit_path_for(dest)
@@ -319,9 +352,12 @@ class Exporter:
                 run.audit.hold()
             release = run.audit.release if run.audit is not None else (lambda: None)
             with DeferredSink(dest, found, on_open=release) as sink:
-                run.event(AuditEvent.RUN_STARTED, command=command, dest=sink.uri, **fields)
+                landing = {"landing": zone.uri} if zone else {}
+                started = {"command": command, "dest": sink.uri, **fields, **landing}
+                run.event(AuditEvent.RUN_STARTED, **started)
                 try:
-                    yield run, sink
+                    with landing_zone(run, zone, self.raw_retention):
+                        yield run, sink
                 except BaseException as exc:
                     run.progress.stop()
                     failed(run, exc)
@@ -337,6 +373,12 @@ class Exporter:
                 finished = {k: v for k, v in run.final.items() if k != "run_id"}
                 run.event(AuditEvent.RUN_FINISHED, **finished)
                 release()
+
+
+def _details_raw(run: Run, ctx: RunContext) -> RawCapture | None:
+    """The run's landing zone for a details job, recording what replay needs to stamp rows."""
+    settled = ctx.settled_before.isoformat() if ctx.settled_before else None
+    return bind(run.raw, settled_before=settled)
 
 
 def _interval(interval: str | Interval) -> Interval:

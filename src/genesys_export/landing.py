@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from genesys_export.capture import bind, keeping_file
 from genesys_export.chunks import ChunkResult, ExportKind, Replacement
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
@@ -134,7 +135,7 @@ def land_aggregates(
     run.progress.start(landing.dataset, len(chunks))
     run_chunks(
         chunks,
-        AggregateProducer(landing.api, run.event, ctx, query),
+        AggregateProducer(landing.api, run.event, ctx, query, raw=bind(run.raw, table=query.name)),
         landing.write(ExportKind.CONVERSATION_AGGREGATES, settled),
         concurrency=landing.concurrency,
         stop=landing.api.stop,
@@ -177,8 +178,13 @@ def land_reports(
             read_as, shape, disagreements = file_options(done, file, options)
             run.warnings.extend(disagreements)
             ctx = RunContext(run.run_id, run.extracted_at)
-            with report_chunk(request, file, read_as, ctx, partial=partial, shape=shape) as result:
-                landing.write(ExportKind.REPORTING_EXPORT, settled)(result)
+            raw = bind(run.raw, csv=asdict(read_as), partial=partial)
+            kind = ExportKind.REPORTING_EXPORT
+            with (
+                keeping_file(raw, kind, export_id, request.body(), file.path),
+                report_chunk(request, file, read_as, ctx, partial=partial, shape=shape) as result,
+            ):
+                landing.write(kind, settled)(result)
     return {"report_exports": len(requests)}
 
 

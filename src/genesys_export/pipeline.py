@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from genesys_export.audit import AuditLog
+from genesys_export.capture import RawCapture
 from genesys_export.chunks import ChunkResult, ChunkTable, ExportKind, Replacement
 from genesys_export.errors import GenesysExportError
 from genesys_export.events import AuditEvent
@@ -35,6 +36,7 @@ from genesys_export.transform.tables import TableSpec
 from genesys_export.validate import ValidationReport
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # what a chunk is made from: an interval, or a job kept in a landing zone
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Run:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
+    raw: RawCapture | None = None  # the raw landing zone, with --landing
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _limits: AnalyticsLimits | None = field(default=None, repr=False)
     _slots: JobSlots | None = field(default=None, repr=False)
@@ -102,8 +105,8 @@ class Run:
 
 
 def run_chunks(
-    chunks: list[Interval],
-    produce: Callable[[Interval], ChunkResult],
+    chunks: Sequence[T],
+    produce: Callable[[T], ChunkResult],
     write: Callable[[ChunkResult], None],
     *,
     concurrency: int,
@@ -130,8 +133,8 @@ def run_chunks(
 
 def _ordered(
     pool: ThreadPoolExecutor,
-    todo: Iterator[Interval],
-    produce: Callable[[Interval], ChunkResult],
+    todo: Iterator[T],
+    produce: Callable[[T], ChunkResult],
     pending: list[Future[ChunkResult]],
     in_flight: int,
 ) -> Iterator[Future[ChunkResult]]:

@@ -142,6 +142,9 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
     out.print(cost)
     if summary.get("dest"):
         out.print(f"destination: {summary['dest']}")
+    landing = summary.get("landing")
+    if isinstance(landing, dict):
+        out.print(f"raw landing zone: {landing['uri']} ({landing.get('jobs', 0)} jobs kept)")
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -82,7 +82,14 @@ def configured(exporter: Exporter, config: SyncConfig) -> Exporter:
         page_size=opts.page_size,
     )
     polling = replace(exporter.polling, deadline=opts.poll_deadline)
-    return replace(exporter, settings=settings, lookback=opts.lookback, polling=polling)
+    return replace(
+        exporter,
+        settings=settings,
+        lookback=opts.lookback,
+        polling=polling,
+        raw_landing=exporter.raw_landing or config.landing.uri,
+        raw_retention=exporter.raw_retention or config.landing.retention,
+    )
 
 
 def resume_from(start: datetime, checkpoint: Checkpoint | None, lookback: timedelta) -> datetime:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from genesys_export.capture import RawCapture, save_response
 from genesys_export.chunks import ChunkResult, ExportKind, Replacement, partition_dates
 from genesys_export.errors import ApiError, ClientError, ConfigError
 from genesys_export.events import AuditEvent, Events
@@ -214,19 +216,10 @@ class AggregateProducer:
     events: Events
     ctx: RunContext
     query: AggregateQuery
+    raw: RawCapture | None = field(default=None, kw_only=True)
 
     def __call__(self, interval: Interval) -> ChunkResult:
-        table = self._query(interval)
-        starts = self.query.edges(interval)[:-1]
-        keys = pa.table(
-            {
-                "interval_start": pa.array(starts, pa.timestamp("ms", tz="UTC")),
-                "granularity": pa.array([self.query.granularity] * len(starts), pa.string()),
-            }
-        )
-        replacement = Replacement(keys=keys, partitions=partition_dates(keys, "interval_start"))
-        spec = self.query.spec
-        return ChunkResult(interval, [(spec, table, replacement)], validate_table(spec, table))
+        return aggregate_chunk(self.query, interval, self._query(interval))
 
     def _query(self, interval: Interval) -> pa.Table:
         body = self.query.body(interval)
@@ -246,6 +239,8 @@ class AggregateProducer:
             latency_s=round(self.api.clock() - started, 3),
             state="ANSWERED",
         )
+        kind = ExportKind.CONVERSATION_AGGREGATES
+        save_response(self.raw, kind, uuid.uuid4().hex, body, response.content)
         return aggregate_table(
             response.content,
             self.query.spec,
@@ -273,3 +268,17 @@ class AggregateProducer:
             self._query(Interval(mid, interval.end)),
         ]
         return pa.concat_tables(halves)
+
+
+def aggregate_chunk(query: AggregateQuery, interval: Interval, table: pa.Table) -> ChunkResult:
+    """The answer for `interval` as a chunk that replaces the buckets it covers."""
+    starts = query.edges(interval)[:-1]
+    keys = pa.table(
+        {
+            "interval_start": pa.array(starts, pa.timestamp("ms", tz="UTC")),
+            "granularity": pa.array([query.granularity] * len(starts), pa.string()),
+        }
+    )
+    replacement = Replacement(keys=keys, partitions=partition_dates(keys, "interval_start"))
+    spec = query.spec
+    return ChunkResult(interval, [(spec, table, replacement)], validate_table(spec, table))

@@ -117,6 +117,7 @@ class ConversationProducer(DetailsProducer):
                 max_attempts=self.max_attempts,
                 rng=self.rng,
                 slots=self.slots,
+                raw=self.raw,
             )
         except JobFailed:
             if interval.length / 2 < SMALLEST_SPLIT:

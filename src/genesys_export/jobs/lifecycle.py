@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from genesys_export.capture import RawCapture, capturing, saving
 from genesys_export.chunks import ExportKind
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
@@ -239,13 +240,15 @@ def run_job(
     events: Events,
     max_attempts: int,
     rng: random.Random,
+    raw: RawCapture | None = None,
     slots: JobSlots | None = None,
 ) -> list[P]:
     """All pages of one job, resubmitting after FAILED or EXPIRED up to `max_attempts`.
 
     Pages are collected whole before returning so a job that expires halfway through is
-    read again from the start by its successor, never half-counted. With `slots`, the
-    job holds one of the org's concurrent-job slots from submit to delete.
+    read again from the start by its successor, never half-counted. With `raw`, each page's
+    body is kept as received; an attempt that fails is discarded there too. With `slots`,
+    the job holds one of the org's concurrent-job slots from submit to delete.
     """
     for attempt in range(1, max_attempts + 1):
         with slots.held() if slots else nullcontext():  # one slot, submit to delete
@@ -254,17 +257,18 @@ def run_job(
             started = api.clock()
             job_id = submit_job(api, endpoint, body, events)
             try:
-                wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
-                pages = list(
-                    iter_results(
-                        api,
-                        endpoint,
-                        job_id,
-                        page_size=page_size,
-                        read_page=read_page,
-                        cursor_of=cursor_of,
+                with capturing(raw, endpoint.export_kind, job_id, body, ext="json") as kept:
+                    wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
+                    pages = list(
+                        iter_results(
+                            api,
+                            endpoint,
+                            job_id,
+                            page_size=page_size,
+                            read_page=saving(kept, read_page),
+                            cursor_of=cursor_of,
+                        )
                     )
-                )
             except (JobFailed, JobExpired) as exc:
                 retry = {"state": "retry", "error": str(exc), "attempt": attempt}
                 events(AuditEvent.JOB_FINISHED, job_id=job_id, **retry)
@@ -300,3 +304,4 @@ class DetailsProducer:
     polling: Polling
     rng: random.Random
     slots: JobSlots | None = None
+    raw: RawCapture | None = field(default=None, kw_only=True)

@@ -14,7 +14,7 @@ from genesys_export.chunks import ChunkResult, concat_pages, replacement_for
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import USER_DETAILS, DetailsProducer, run_job
 from genesys_export.transform.schemas import USER_PRESENCE, USER_ROUTING_STATUS
-from genesys_export.transform.users import user_tables
+from genesys_export.transform.users import UserPage, user_tables
 from genesys_export.validate import validate_user_tables
 
 SPECS = (USER_PRESENCE, USER_ROUTING_STATUS)
@@ -48,17 +48,23 @@ class UserProducer(DetailsProducer):
             max_attempts=self.max_attempts,
             rng=self.rng,
             slots=self.slots,
+            raw=self.raw,
         )
-        tables = concat_pages(pages, SPECS)
-        return ChunkResult(
-            interval=interval,
-            tables=[
-                (
-                    spec,
-                    tables[spec.name],
-                    replacement_for(tables[spec.name], spec.key, spec.partition_by),
-                )
-                for spec in SPECS
-            ],
-            validation=validate_user_tables(tables),
-        )
+        return user_chunk(interval, pages)
+
+
+def user_chunk(interval: Interval, pages: Sequence[UserPage]) -> ChunkResult:
+    """A chunk's pages as the two tables, each replacing the rows sharing its keys."""
+    tables = concat_pages(pages, SPECS)
+    return ChunkResult(
+        interval=interval,
+        tables=[
+            (
+                spec,
+                tables[spec.name],
+                replacement_for(tables[spec.name], spec.key, spec.partition_by),
+            )
+            for spec in SPECS
+        ],
+        validation=validate_user_tables(tables),
+    )

@@ -1,0 +1,1 @@
+"""The raw landing zone: kept responses, replay, retention, crash safety."""
