@@ -58,7 +58,9 @@ def test_module_entry_point_serves_until_interrupted() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "genesys_export.simulator", "--port", "0", "--seed", "3",
                "--faults", "5xx:every=50", "--conversations-per-day", "10"]  # fmt: skip
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint
+    ) as process:
         assert process.stdout is not None
         first = process.stdout.readline()
         api = process.stdout.readline().strip()
@@ -124,3 +126,9 @@ def test_simulator_imports_only_itself_and_the_stdlib() -> None:
                     "genesys_export.simulator."
                 )
                 assert inside or top in sys.stdlib_module_names, f"{path.name} imports {name}"
+
+
+def _default_sigint() -> None:
+    """A child of a shell's background job inherits SIGINT ignored; Python then never
+    turns it into KeyboardInterrupt. Give the child the default, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -373,6 +373,8 @@ def test_ctrl_c_stops_at_once_with_exit_130_and_audits_the_failure(tmp_path: Pat
         ]
         child = subprocess.Popen(
             command,
+            # A background job's children inherit SIGINT ignored; a terminal gives the default.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             env=env_for(running),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
