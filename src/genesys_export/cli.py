@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -70,6 +70,13 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
+    from genesys_export.config import Settings
+
+    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
+    return _exporter_for(Settings.from_env(environ), as_json)
+
+
+def _exporter_for(settings: Any, as_json: bool) -> Any:
     from genesys_export.exporter import Exporter
     from genesys_export.live import LiveProgress
     from genesys_export.progress import LogProgress
@@ -79,10 +86,7 @@ def _exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any
             return LiveProgress(api.stats, api.budget)
         return LogProgress()
 
-    from genesys_export.config import Settings
-
-    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
-    return Exporter(Settings.from_env(environ), progress_factory=progress)
+    return Exporter(settings, progress_factory=progress)
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -241,20 +245,32 @@ def _config_option(fn: Callable[P, R]) -> Callable[P, R]:
     )(fn)
 
 
+def _org_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--org", default=None, help="Only this org of the file's [orgs] (default: each in turn)."
+    )(fn)
+
+
 @cli.command()
 @_config_option
+@_org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
 @handle_errors
-def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
+def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify: bool) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
 
-    Example: genesys-export sync --config genesys-export.toml
+    Example: genesys-export sync --config genesys-export.toml [--org acme]
     """
     from genesys_export.datasets import load_sync_config
     from genesys_export.sync import run_sync
 
     config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import sync_orgs_command
+
+        exporter_for = partial(_exporter_for, as_json=as_json)
+        sys.exit(sync_orgs_command(config, org, exporter_for, as_json, strict_notify))
     exporter = _exporter(as_json, config.genesys.as_environ())
     result = run_sync(exporter, config, strict_notify=strict_notify)
     _print_summary(result.summary, as_json)
@@ -267,9 +283,10 @@ def plan() -> None:
 
 @plan.command("sync")
 @_config_option
+@_org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
-def plan_sync(config_path: Path | None, as_json: bool) -> None:
+def plan_sync(config_path: Path | None, org: str | None, as_json: bool) -> None:
     """Plan a sync from the checkpoints in the destination.
 
     Example: genesys-export plan sync --config genesys-export.toml
@@ -277,7 +294,13 @@ def plan_sync(config_path: Path | None, as_json: bool) -> None:
     from genesys_export.datasets import load_sync_config
     from genesys_export.planning import plan_for_config, plan_rows, render_plan
 
-    plans = plan_for_config(load_sync_config(config_path))
+    config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import plan_orgs_command
+
+        plan_orgs_command(config, org, as_json)
+        return
+    plans = plan_for_config(config)
     if as_json:
         click.echo(json.dumps(plan_rows(plans), indent=2))
     else:
@@ -305,9 +328,10 @@ def plan_export(
 
 @cli.command()
 @_config_option
+@_org_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
-def status(config_path: Path | None, as_json: bool) -> None:
+def status(config_path: Path | None, org: str | None, as_json: bool) -> None:
     """Checkpoints, watermarks, provisional ranges and the last runs per dataset.
 
     Example: genesys-export status --config genesys-export.toml
@@ -315,7 +339,13 @@ def status(config_path: Path | None, as_json: bool) -> None:
     from genesys_export.datasets import load_sync_config
     from genesys_export.planning import render_status, status_for_config
 
-    rows = status_for_config(load_sync_config(config_path))
+    config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import status_orgs_command
+
+        status_orgs_command(config, org, as_json)
+        return
+    rows = status_for_config(config)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
     else:
