@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "summary": FACE,
     "__init__": LIBRARY,
     "check": LIBRARY,
+    "days": LIBRARY,
     "exporter": LIBRARY,
     "notify": LIBRARY,
     "orgs": LIBRARY,

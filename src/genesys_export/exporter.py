@@ -230,10 +230,19 @@ class Exporter:
 
     @contextmanager
     def run(
-        self, command: str, dest: str, *, audit: Path | None = None, **fields: Any
+        self,
+        command: str,
+        dest: str,
+        *,
+        audit: Path | None = None,
+        open_dest: Callable[[str], Sink] = open_sink,
+        **fields: Any,
     ) -> Iterator[tuple[Run, Sink]]:
-        """Open the API, sink and audit trail; audit the start and the end of the run."""
-        with self.api() as api, open_sink(dest) as sink:
+        """Open the API, sink and audit trail; audit the start and the end of the run.
+
+        `open_dest` opens the destination (default `open_sink`: at once, with its lock).
+        """
+        with self.api() as api, open_dest(dest) as sink:
             audit_path = audit or self.audit_path or audit_path_for(dest)
             run = Run(api, None, self.progress_factory(api))
             run.audit = AuditLog(audit_path, run.run_id) if audit_path else None

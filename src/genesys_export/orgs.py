@@ -88,6 +88,24 @@ def select_orgs(config: SyncConfig, name: str | None) -> list[str]:
     return [name]
 
 
+def every_org(config: SyncConfig) -> list[str]:
+    """The file's orgs, or DEFAULT_ORG for a file without [orgs]."""
+    check_orgs(config)
+    return list(config.orgs) or [DEFAULT_ORG]
+
+
+def view_of(config: SyncConfig, name: str) -> SyncConfig:
+    """`org_config`, or the file itself for DEFAULT_ORG of a file without [orgs]."""
+    return config if not config.orgs and name == DEFAULT_ORG else org_config(config, name)
+
+
+def settings_of(config: SyncConfig, name: str, environ: Mapping[str, str]) -> Settings:
+    """`org_settings`, or GENESYS_* (over [genesys]) for a file without [orgs]."""
+    if not config.orgs and name == DEFAULT_ORG:
+        return Settings.from_env(config.genesys.as_environ() | dict(environ), dotenv=None)
+    return org_settings(config, name, environ)
+
+
 def org_config(config: SyncConfig, name: str) -> SyncConfig:
     """The file as one org sees it: its destination, audit trail and budget."""
     org = config.orgs[name]
