@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit install clean bench
+.PHONY: demo test lint typecheck unit install clean bench ui-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/conversations.py
 	$(BIN)/python bench/report_csv.py --repeat 3
 	$(BIN)/python bench/sync_30_days.py
+
+# Not part of `make test`: dagster dev + headless Chromium (installed when missing).
+ui-check: $(STAMP)
+	$(BIN)/python tools/ui_check.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info
