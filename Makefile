@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
 
-.PHONY: demo test lint typecheck unit install clean bench
+.PHONY: demo test lint typecheck unit install clean bench ui-check
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(DEV)
 	$(BIN)/python bench/sync_30_days.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/replay.py
+
+# Not part of `make test`: dagster dev + headless Chromium (installed when missing).
+ui-check: $(STAMP)
+	$(BIN)/python tools/ui_check.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

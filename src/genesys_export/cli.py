@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -17,9 +18,11 @@ import click
 from genesys_export.cli_support import (
     common_export_options,
     config_option,
+    exporter_for,
     handle_errors,
     landing_options,
     make_exporter,
+    org_option,
     print_summary,
     setup_logging,
 )
@@ -243,20 +246,26 @@ def reconcile(
 
 @cli.command()
 @config_option
+@org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
 @landing_options
 @handle_errors
-def sync(config_path: Path | None, as_json: bool, strict_notify: bool) -> None:
+def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify: bool) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
 
-    Example: genesys-export sync --config genesys-export.toml
+    Example: genesys-export sync --config genesys-export.toml [--org acme]
     """
     from genesys_export.datasets import load_sync_config
     from genesys_export.errors import CellsDiffer
     from genesys_export.sync import run_sync
 
     config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import sync_orgs_command
+
+        for_org = partial(exporter_for, as_json=as_json)
+        sys.exit(sync_orgs_command(config, org, for_org, as_json, strict_notify))
     exporter = make_exporter(as_json, config.genesys.as_environ())
     try:
         result = run_sync(exporter, config, strict_notify=strict_notify)
@@ -306,9 +315,10 @@ def plan() -> None:
 
 @plan.command("sync")
 @config_option
+@org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
-def plan_sync(config_path: Path | None, as_json: bool) -> None:
+def plan_sync(config_path: Path | None, org: str | None, as_json: bool) -> None:
     """Plan a sync from the checkpoints in the destination.
 
     Example: genesys-export plan sync --config genesys-export.toml
@@ -317,7 +327,13 @@ def plan_sync(config_path: Path | None, as_json: bool) -> None:
     from genesys_export.planning import plan_for_config, plan_rows
     from genesys_export.render import render_plan
 
-    plans = plan_for_config(load_sync_config(config_path))
+    config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import plan_orgs_command
+
+        plan_orgs_command(config, org, as_json)
+        return
+    plans = plan_for_config(config)
     if as_json:
         click.echo(json.dumps(plan_rows(plans), indent=2))
     else:
@@ -346,9 +362,10 @@ def plan_export(
 
 @cli.command()
 @config_option
+@org_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
-def status(config_path: Path | None, as_json: bool) -> None:
+def status(config_path: Path | None, org: str | None, as_json: bool) -> None:
     """Checkpoints, watermarks, provisional ranges and the last runs per dataset.
 
     Example: genesys-export status --config genesys-export.toml
@@ -357,7 +374,13 @@ def status(config_path: Path | None, as_json: bool) -> None:
     from genesys_export.planning import status_for_config
     from genesys_export.render import render_status
 
-    rows = status_for_config(load_sync_config(config_path))
+    config = load_sync_config(config_path)
+    if config.orgs or org is not None:
+        from genesys_export.org_commands import status_orgs_command
+
+        status_orgs_command(config, org, as_json)
+        return
+    rows = status_for_config(config)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
     else:

@@ -57,6 +57,15 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def make_exporter(as_json: bool, file_settings: dict[str, str] | None = None) -> Any:
+    """The exporter for the environment (and a TOML file's settings, the environment wins)."""
+    from genesys_export.config import Settings
+
+    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
+    return exporter_for(Settings.from_env(environ), as_json=as_json)
+
+
+def exporter_for(settings: Any, *, as_json: bool) -> Any:
+    """The exporter for `settings`, with the progress display and --landing options."""
     from genesys_export.exporter import Exporter
     from genesys_export.live import LiveProgress
     from genesys_export.progress import LogProgress
@@ -66,11 +75,8 @@ def make_exporter(as_json: bool, file_settings: dict[str, str] | None = None) ->
             return LiveProgress(api.stats, api.budget)
         return LogProgress()
 
-    from genesys_export.config import Settings
-
-    environ = (file_settings or {}) | dict(os.environ)  # the real environment wins
     raw = click.get_current_context().meta.get(_LANDING, {})
-    return Exporter(Settings.from_env(environ), progress_factory=progress, **raw)
+    return Exporter(settings, progress_factory=progress, **raw)
 
 
 def remember_landing(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -122,6 +128,12 @@ def common_export_options(fn: Callable[P, R]) -> Callable[P, R]:
     )(fn)
     fn = click.option("--interval", required=True, help="START/END, ISO-8601, end exclusive.")(fn)
     return landing_options(fn)
+
+
+def org_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--org", default=None, help="Only this org of the file's [orgs] (default: each in turn)."
+    )(fn)
 
 
 def config_option(fn: Callable[P, R]) -> Callable[P, R]:

@@ -11,6 +11,12 @@
     kind = "conversations"
     start = "2024-05-01"
 
+    [orgs.acme]                  # optional: several orgs, each with its own destination
+    client_id_env = "ACME_CLIENT_ID"
+    client_secret_env = "ACME_CLIENT_SECRET"
+    destination = "duckdb:///acme.duckdb"
+    region = "eu-west-1"
+
 Every option has a default; a wrong key or value raises ConfigError naming the key and
 the fix (pydantic checks the file with unknown keys forbidden).
 """
@@ -196,22 +202,62 @@ class Connection(_Strict):
         return {names[k]: v for k, v in self.model_dump().items() if v}
 
 
+def _url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("not a URL; use https://host[:port]")
+    return value
+
+
+class OrgSection(_Strict):
+    """One `[orgs.NAME]` section: an org's hosts, credentials (by variable name),
+    destination and budget. The secrets stay in the environment."""
+
+    client_id_env: str  # the NAME of the variable holding the client id
+    client_secret_env: str  # the NAME of the variable holding the client secret
+    destination: str
+    audit: str | None = None  # default: genesys-export-audit-NAME.jsonl beside the destination
+    region: str | None = None
+    budget_per_minute: int | None = Field(None, ge=1, le=100_000)  # default: [run]'s
+    api_url: str | None = None
+    login_url: str | None = None
+
+    _urls = field_validator("api_url", "login_url")(_url)
+
+
+class DagsterSection(_Strict):
+    """`[dagster]`: how many runs of one org Dagster may run at once; each run takes
+    budget_per_minute / runs_per_org of the org's budget."""
+
+    runs_per_org: int = Field(2, ge=1, le=64)
+
+
+def _check_names(value: dict[str, Any], what: str) -> dict[str, Any]:
+    for name in value:
+        if not name.replace("_", "").isalnum() or not name[0].isalpha() or name != name.lower():
+            raise ValueError(f"{what} name {name!r}: use lower-case letters, digits and _")
+    return value
+
+
 class SyncConfig(_Strict):
     genesys: Connection = Connection()
     destination: DestinationSection = DestinationSection()
     run: RunOptions = RunOptions()
     landing: LandingSection = LandingSection()
     datasets: dict[str, Dataset]
+    orgs: dict[str, OrgSection] = {}
+    dagster: DagsterSection = DagsterSection()
 
     @field_validator("datasets")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             raise ValueError("configure at least one dataset, e.g. [datasets.conversations]")
-        for name in value:
-            if not name.replace("_", "").isalnum() or not name[0].isalpha() or name != name.lower():
-                raise ValueError(f"dataset name {name!r}: use lower-case letters, digits and _")
-        return value
+        return _check_names(value, "dataset")
+
+    @field_validator("orgs")
+    @classmethod
+    def _org_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_names(value, "org")
 
 
 def load_sync_config(path: Path | None) -> SyncConfig:

@@ -332,14 +332,21 @@ class Exporter:
 
     @contextmanager
     def run(
-        self, command: str, dest: str, *, audit: Path | None = None, **fields: Any
+        self,
+        command: str,
+        dest: str,
+        *,
+        audit: Path | None = None,
+        open_dest: Callable[[str], Sink] | None = None,
+        **fields: Any,
     ) -> Iterator[tuple[Run, Sink]]:
         """Open the API, sink and audit trail; audit the start and the end of the run.
 
         Nothing is created before the first data is ready to write: the destination is
         checked, the token fetched, and only then does the sink open, on its first write
         (the audit trail waits for it); a destination this run created and never
-        committed to is removed when the run fails.
+        committed to is removed when the run fails. `open_dest` opens the destination
+        when it is first used (default: `open_sink`, with its lock).
         """
         found = check_destination(dest, os.environ)
         zone = open_zone(self.raw_landing)
@@ -351,7 +358,7 @@ class Exporter:
             if run.audit is not None:
                 run.audit.hold()
             release = run.audit.release if run.audit is not None else (lambda: None)
-            with DeferredSink(dest, found, on_open=release) as sink:
+            with DeferredSink(dest, found, on_open=release, opener=open_dest) as sink:
                 landing = {"landing": zone.uri} if zone else {}
                 started = {"command": command, "dest": sink.uri, **fields, **landing}
                 run.event(AuditEvent.RUN_STARTED, **started)

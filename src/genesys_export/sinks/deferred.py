@@ -35,9 +35,10 @@ class DeferredSink:
         *,
         on_open: Callable[[], None] = lambda: None,
         lock: bool = True,
+        opener: Callable[[str], Sink] | None = None,
     ) -> None:
         self._dest = uri
-        self._lock = lock
+        self._opener = opener or (lambda target: open_sink(target, lock=lock))
         self._found = found
         self._on_open = on_open
         self._sink: Sink | None = None
@@ -50,7 +51,7 @@ class DeferredSink:
 
     def open(self) -> Sink:
         if self._sink is None:
-            self._sink = open_sink(self._dest, lock=self._lock)
+            self._sink = self._opener(self._dest)
             self._on_open()
         return self._sink
 
