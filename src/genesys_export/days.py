@@ -42,6 +42,7 @@ from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, da
 from genesys_export.landing import Landing, land_aggregates, land_details, land_reports
 from genesys_export.pipeline import settled_cutoff
 from genesys_export.progress import QuietProgress
+from genesys_export.reconcile.reconciliation import reconcile, reconcile_query
 from genesys_export.reporting import build_report_request, csv_options_for
 from genesys_export.sinks import open_sink
 from genesys_export.sinks.base import Sink
@@ -66,6 +67,7 @@ class DayResult:
     settled: bool
     settles_at: datetime | None  # None once settled
     checks: tuple[Mapping[str, Any], ...]
+    reconciliation: Mapping[str, Any] | None = None  # `reconcile = true`, once settled
 
 
 def export_day(
@@ -98,12 +100,21 @@ def export_day(
     with ex.run(
         "materialize", config.destination.uri, audit=audit, open_dest=opener, dataset=dataset
     ) as (run, sink):
-        run.extra |= land_day(ex, ex.landing(run, sink, dataset), ds, interval)
+        landing = ex.landing(run, sink, dataset)
+        run.extra |= land_day(ex, landing, ds, interval)
+        settled_until = run.extra.get("settled_until")
+        settled = (
+            settled_until is not None and datetime.fromisoformat(settled_until) >= interval.end
+        )
+        reconciled = None
+        if settled and isinstance(ds, ConversationsDataset) and ds.reconcile:
+            reconciled = reconcile(landing, reconcile_query(interval), chunk_length=DAY)
+            run.extra["reconcile"] = reconciled
     summary = run.final
-    settled_until = summary.get("settled_until")
-    settled = settled_until is not None and datetime.fromisoformat(settled_until) >= interval.end
     settles_at = max(interval.end + ex.lookback, run.extracted_at + RECHECK)
-    return DayResult(summary, settled, None if settled else settles_at, tuple(checks.seen))
+    return DayResult(
+        summary, settled, None if settled else settles_at, tuple(checks.seen), reconciled
+    )
 
 
 def land_day(ex: Exporter, landing: Landing, ds: IntervalDataset, day: Interval) -> dict[str, Any]:

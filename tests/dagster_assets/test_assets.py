@@ -305,3 +305,30 @@ def rows_of(dest: str, name: str) -> list[str]:
     """A table's rows without the run columns, in a canonical order."""
     table = read(dest, name).drop_columns(["_run_id", "_extracted_at"])
     return sorted(repr(row) for row in table.to_pylist())
+
+
+@pytest.mark.parametrize(("faults", "passed"), [("", True), ("drop_conversations:n=3", False)])
+def test_reconciliation_is_an_asset_check_of_settled_days(
+    tmp_path: Path, instance: Any, faults: str, passed: bool
+) -> None:
+    """With `reconcile = true` a settled day is reconciled after it lands: a clean day
+    passes the check, a day whose job left conversations out fails it, naming cells."""
+    with simulators("acme", acme=faults) as sims:
+        config = write_config(tmp_path, sims)
+        config.write_text(
+            config.read_text().replace(
+                'kind = "conversations"\n', 'kind = "conversations"\nreconcile = true\n'
+            )
+        )
+        defs = definitions(config, environ=environ("acme"), exporter_for=fast_exporter)
+        result = materialize(defs, "acme", SETTLED_DAY, instance)
+    assert result.success  # a difference is a failed check, not a failed run
+    (check,) = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "reconciliation"
+    ]
+    assert check.passed is passed
+    assert check.metadata["cells_compared"].value > 0
+    assert (check.metadata["cells_differ"].value > 0) is not passed

@@ -13,7 +13,12 @@ from dagster import AssetExecutionContext
 
 from genesys_export.config import Settings, parse_int
 from genesys_export.dagster.settle import settle_sensor
-from genesys_export.datasets import ReferenceDataset, SyncConfig, load_sync_config
+from genesys_export.datasets import (
+    ConversationsDataset,
+    ReferenceDataset,
+    SyncConfig,
+    load_sync_config,
+)
 from genesys_export.days import DayResult, export_day
 from genesys_export.errors import GenesysExportError
 from genesys_export.exporter import Exporter
@@ -21,6 +26,8 @@ from genesys_export.orgs import environment, every_org, settings_of, view_of
 
 GROUP = "genesys"
 VALIDATION = "validation"
+RECONCILIATION = "reconciliation"
+RECONCILE_TEXT = "the landed details against Genesys' aggregates (settled days)"
 RUNS_PER_ORG_VARIABLE = "GENESYS_EXPORT_RUNS_PER_ORG"
 
 
@@ -109,7 +116,12 @@ def dataset_asset(project: Project, name: str) -> dg.AssetsDefinition:
         partitions_def=partitions_for(project.orgs, ds.start.date()),
         group_name=GROUP,
         check_specs=[
-            dg.AssetCheckSpec(VALIDATION, asset=name, description="checks of the rows landed")
+            dg.AssetCheckSpec(VALIDATION, asset=name, description="checks of the rows landed"),
+            *(
+                [dg.AssetCheckSpec(RECONCILIATION, asset=name, description=RECONCILE_TEXT)]
+                if isinstance(ds, ConversationsDataset) and ds.reconcile
+                else []
+            ),
         ],
         description=f"Genesys Cloud {ds.kind} (dataset {name}): one org's UTC day per partition",
     )
@@ -124,9 +136,10 @@ def dataset_asset(project: Project, name: str) -> dg.AssetsDefinition:
                 description=f"{type(exc).__name__}: {exc}",
                 metadata={"exit_code": dg.MetadataValue.int(exc.exit_code)},
             ) from exc
-        return dg.MaterializeResult(
-            metadata=metadata_of(result), check_results=[validation_of(result)]
-        )
+        checks = [validation_of(result)]
+        if result.reconciliation is not None:
+            checks.append(reconciliation_of(result.reconciliation))
+        return dg.MaterializeResult(metadata=metadata_of(result), check_results=checks)
 
     return materialize_day
 
@@ -154,6 +167,19 @@ def metadata_of(result: DayResult) -> dict[str, dg.MetadataValue[Any]]:
     if result.settles_at is not None:
         metadata["settles_at"] = dg.MetadataValue.timestamp(result.settles_at)
     return metadata
+
+
+def reconciliation_of(found: Mapping[str, Any]) -> dg.AssetCheckResult:
+    """The day's reconciliation (`reconcile = true`, settled days only) as an asset check."""
+    return dg.AssetCheckResult(
+        check_name=RECONCILIATION,
+        passed=int(found.get("cells_differ", 0)) == 0,
+        metadata={
+            "cells_compared": dg.MetadataValue.int(int(found.get("cells_compared", 0))),
+            "cells_differ": dg.MetadataValue.int(int(found.get("cells_differ", 0))),
+            "worst_cells": dg.MetadataValue.json(list(found.get("worst_cells", []))),
+        },
+    )
 
 
 def validation_of(result: DayResult) -> dg.AssetCheckResult:
