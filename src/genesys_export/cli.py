@@ -279,7 +279,9 @@ def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify
 @click.option(
     "--landing", required=True, help="The raw landing zone: file:///dir or s3://bucket/prefix."
 )
-@click.option("--kind", type=click.Choice(["conversations", "users", "aggregates", "report"]))
+@click.option(
+    "--kind", type=click.Choice(["conversations", "users", "aggregates", "report", "reference"])
+)
 @click.option("--interval", default=None, help="Only jobs overlapping START/END.")
 @click.option(
     "--dest", default=None, help="Destination URI (default duckdb:///genesys_export.duckdb)."

@@ -202,18 +202,27 @@ def land_reference(landing: Landing, entities: Sequence[Entity]) -> dict[str, An
     A listing that cannot be completed raises before anything of that entity is
     written, so an incomplete listing never marks an entity deleted.
     """
-    run, sink = landing.run, landing.sink
-    ctx = RunContext(run.run_id, run.extracted_at)
-    at = Interval(run.extracted_at, run.extracted_at)
+    run = landing.run
     run.progress.start(landing.dataset, len(entities))
     versions_written = {}
     for entity in entities:
-        records, deleted = list_entity(landing.api, entity, run.event)
-        spec = entity.spec
-        current = sink.read_table(spec.name) if sink.has_table(spec.name) else None
-        table = versions(spec, current, rows_of(entity, records), deleted, entity.tracked, ctx)
-        nothing = Replacement(spec.schema.empty_table().select(["id"]))
-        result = ChunkResult(at, [(spec, table, nothing)], validate_table(spec, table))
-        landing.write(ExportKind.REFERENCE, run.extracted_at)(result)
-        versions_written[spec.name] = table.num_rows
+        records, deleted = list_entity(landing.api, entity, run.event, run.raw)
+        written = write_versions(landing, entity, records, deleted, run.extracted_at)
+        versions_written[entity.table] = written
     return {"entities": [e.name for e in entities], "versions": versions_written}
+
+
+def write_versions(
+    landing: Landing, entity: Entity, records: list[Any], deleted: set[str], at: datetime
+) -> int:
+    """The versions a complete listing of `entity` made `at` opens and closes, in one
+    transaction (a live run's, or a replay's from the raw listing); how many."""
+    run, sink = landing.run, landing.sink
+    ctx = RunContext(run.run_id, at)
+    spec = entity.spec
+    current = sink.read_table(spec.name) if sink.has_table(spec.name) else None
+    table = versions(spec, current, rows_of(entity, records), deleted, entity.tracked, ctx)
+    nothing = Replacement(spec.schema.empty_table().select(["id"]))
+    result = ChunkResult(Interval(at, at), [(spec, table, nothing)], validate_table(spec, table))
+    landing.write(ExportKind.REFERENCE, at)(result)
+    return int(table.num_rows)

@@ -37,6 +37,8 @@ TABLES = (
     *(s.name for s in USER_TABLES),
     AGGREGATES,
     REPORT,
+    "dim_queues",
+    "dim_users",
 )
 RUN_COLUMNS = ("_run_id", "_extracted_at")
 EARLY = datetime(2024, 5, 9, 10, tzinfo=UTC)  # some conversations are still open here
@@ -74,6 +76,10 @@ def zone(tmp_path_factory: pytest.TempPathFactory) -> Zone:
             dest=live,
         )
         exporter.export_report(VIEW, "2024-05-08/2024-05-10", dest=live)
+        exporter.export_reference(["queues", "users"], dest=live)
+        renamed = next(iter(sim.directory.records["queues"]))
+        sim.directory.rename("queues", renamed, "Renamed queue")  # a second version
+        exporter.export_reference(["queues", "users"], dest=live)
         served += _results_served(sim)
         (export,) = [e for e in sim.state.exports.values() if e.frozen_status is None]
         csv = sim.dataset.report_csv(export.fields)

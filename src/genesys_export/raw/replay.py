@@ -21,7 +21,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,10 @@ from genesys_export.jobs.aggregates import aggregate_chunk, build_aggregate_quer
 from genesys_export.jobs.conversations import chunk_of, park_page
 from genesys_export.jobs.reports import Download, report_chunk
 from genesys_export.jobs.users import user_chunk
+from genesys_export.landing import Landing
 from genesys_export.pipeline import Run, failed, run_chunks, write_chunk
 from genesys_export.progress import Progress, QuietProgress
+from genesys_export.raw.reference import replay_reference
 from genesys_export.raw.reports import csv_options, report_request
 from genesys_export.raw.zone import Manifest, RawZone, missing
 from genesys_export.sinks import audit_path_for, open_sink
@@ -50,6 +52,7 @@ KINDS: dict[str, ExportKind] = {
     "users": ExportKind.USER_DETAILS,
     "aggregates": ExportKind.CONVERSATION_AGGREGATES,
     "report": ExportKind.REPORTING_EXPORT,
+    "reference": ExportKind.REFERENCE,
 }
 DATASETS = {kind: name for name, kind in KINDS.items()}
 
@@ -138,6 +141,9 @@ def _replay_kind(
             run, sink, result, dataset=dataset, export_kind=ExportKind(kind), checkpoint=None
         )
 
+    if kind == ExportKind.REFERENCE:
+        replay_reference(Landing(run, sink, dataset, 1, timedelta(0), False), zone, jobs)
+        return
     if kind == ExportKind.REPORTING_EXPORT:
         for job in jobs:  # a report streams from its file while it is written
             _replay_report(zone, job, _ctx(run, job), write)

@@ -182,6 +182,23 @@ def entities_named(names: Sequence[str]) -> tuple[Entity, ...]:
     return tuple(BY_NAME[n] for n in names) if names else ENTITIES
 
 
+def listed(
+    entity: Entity, listings: Sequence[tuple[str, Sequence[Json]]]
+) -> tuple[list[Json], set[str]]:
+    """The entity's records from its listings, one per id (the last listing wins), and the
+    ids those listings say are deleted."""
+    found: dict[str, Json] = {}
+    deleted: set[str] = set()
+    for path, records in listings:
+        found |= {str(r["id"]): r for r in records}
+        if path == entity.deleted_listing:
+            deleted |= {str(r["id"]) for r in records}
+    if entity.deleted_when is not None:
+        member, value = entity.deleted_when
+        deleted |= {i for i, r in found.items() if r.get(member) == value}
+    return list(found.values()), deleted
+
+
 def rows_of(entity: Entity, records: Sequence[Json]) -> pa.Table:
     """The entity's columns of each record (`id` first), values in the table's spelling."""
     columns: dict[str, list[Any]] = {"id": [str(r["id"]) for r in records]}
