@@ -4,51 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
-from moto.server import ThreadedMotoServer
-
 from genesys_export.raw.replay import ReplayRequest, replay
 from tests.e2e import conversation_data, duckdb_dest, exporter_for, simulator
+from tests.sinks.builders import BUCKET  # the shared `s3` fixture makes it
 
-BUCKET = "genesys-raw"
 KEY = re.compile(
     r"^raw/conversation_details/\d{4}-\d{2}-\d{2}/[0-9a-f]{32}/[0-9a-f-]+/"
     r"(manifest\.json|\d+\.json\.gz)$"
 )
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh bucket and the AWS variables a user would set for an S3-compatible server."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    client.delete_bucket(Bucket=BUCKET)
-    client.close()
 
 
 def test_a_zone_on_s3_is_kept_whole_and_replays_to_the_same_tables(s3: Any, tmp_path: Path) -> None:
