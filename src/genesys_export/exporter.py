@@ -28,7 +28,12 @@ from genesys_export.http_client import Api
 from genesys_export.intervals import Interval, parse_interval
 from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.conversations import ConversationProducer
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, Polling
+from genesys_export.jobs.lifecycle import (
+    CONVERSATION_DETAILS,
+    USER_DETAILS,
+    DetailsProducer,
+    Polling,
+)
 from genesys_export.jobs.users import UserProducer
 from genesys_export.landing import (
     Landing,
@@ -104,38 +109,25 @@ class Exporter:
         return Api(self.settings, transport=self.transport, rng=self.rng)
 
     def conversation_producer(self) -> Producer:
-        def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
-            assert run.api is not None
-            s = self.settings
-            return ConversationProducer(
-                api=run.api,
-                events=run.event,
-                ctx=ctx,
-                page_size=s.page_size,
-                max_attempts=s.max_job_attempts,
-                polling=self.polling,
-                rng=self.rng,
-                slots=run.job_slots(),
-                raw=_details_raw(run, ctx),
-            )
-
-        return produce
+        return self._details_producer(ConversationProducer)
 
     def user_producer(self, user_ids: Sequence[str] = ()) -> Producer:
+        return self._details_producer(UserProducer, user_ids=tuple(user_ids))
+
+    def _details_producer(self, kind: type[DetailsProducer], **extra: Any) -> Producer:
         def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
             assert run.api is not None
-            s = self.settings
-            return UserProducer(
+            return kind(
                 api=run.api,
                 events=run.event,
                 ctx=ctx,
-                page_size=s.page_size,
-                max_attempts=s.max_job_attempts,
+                page_size=self.settings.page_size,
+                max_attempts=self.settings.max_job_attempts,
                 polling=self.polling,
                 rng=self.rng,
                 slots=run.job_slots(),
                 raw=_details_raw(run, ctx),
-                user_ids=tuple(user_ids),
+                **extra,
             )
 
         return produce

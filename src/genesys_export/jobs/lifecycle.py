@@ -24,10 +24,11 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from genesys_export.capture import RawCapture, capturing, saving
-from genesys_export.chunks import ExportKind
+from genesys_export.chunks import ChunkResult, ExportKind
 from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
+from genesys_export.intervals import Interval
 from genesys_export.jobs.limits import JobSlots
 from genesys_export.pagination import iter_pages
 from genesys_export.transform.tables import RunContext
@@ -305,3 +306,7 @@ class DetailsProducer:
     rng: random.Random
     slots: JobSlots | None = None
     raw: RawCapture | None = field(default=None, kw_only=True)
+
+    def __call__(self, interval: Interval) -> ChunkResult:
+        """One chunk: the job for `interval`, run to its last page and normalized."""
+        raise NotImplementedError

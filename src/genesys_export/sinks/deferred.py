@@ -13,19 +13,18 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
-from typing import Self
 
 import pyarrow as pa
 
 from genesys_export.chunks import Replacement
 from genesys_export.sinks import open_sink, parse_dest, sink_uri
-from genesys_export.sinks.base import Sink, WriteStats
+from genesys_export.sinks.base import Closing, Sink, WriteStats
 from genesys_export.sinks.preflight import Preflight
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec
 
 
-class DeferredSink:
+class DeferredSink(Closing):
     """The `Sink` of `uri`, opened on first use by a write (or a read of what exists)."""
 
     def __init__(
@@ -92,9 +91,6 @@ class DeferredSink:
     def close(self) -> None:
         if self._sink is not None:
             self._sink.close()
-
-    def __enter__(self) -> Self:
-        return self
 
     def __exit__(
         self,

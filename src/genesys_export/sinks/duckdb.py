@@ -27,15 +27,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from genesys_export.chunks import Replacement
 from genesys_export.errors import ConfigError, ForeignLock, SinkError
-from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.base import Closing, WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, keep_last, widened
 from genesys_export.sinks.locks import lock_file
 from genesys_export.sinks.views import view_sql
@@ -67,7 +66,7 @@ _META_DDL = (
 )
 
 
-class DuckDBSink:
+class DuckDBSink(Closing):
     """A DuckDB database file (or `:memory:`) as a sink."""
 
     dialect = "duckdb"  # the SQL `query` speaks
@@ -203,17 +202,6 @@ class DuckDBSink:
             self._con.close()
             self._con = None
         self._release_lock()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- opening -------------------------------------------------------------------------
 

@@ -34,8 +34,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +43,7 @@ import pyarrow.parquet as pq
 
 from genesys_export.chunks import Replacement
 from genesys_export.errors import SinkError
-from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.base import Closing, WriteStats
 from genesys_export.sinks.columns import (
     any_true,
     conform,
@@ -96,7 +94,7 @@ class _TableWork:
     deleted: int = 0
 
 
-class ParquetSink:
+class ParquetSink(Closing):
     """Parquet datasets under `root` on any `pyarrow.fs.FileSystem`."""
 
     def __init__(
@@ -252,17 +250,6 @@ class ParquetSink:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor drops the flock
             self._lock_fd = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- staging -------------------------------------------------------------------------
 

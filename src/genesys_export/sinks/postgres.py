@@ -23,8 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -33,7 +32,7 @@ from psycopg import sql
 from genesys_export.chunks import Replacement
 from genesys_export.errors import SinkError
 from genesys_export.sinks import redact_uri
-from genesys_export.sinks.base import WriteStats
+from genesys_export.sinks.base import Closing, WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, widened
 from genesys_export.sinks.locks import lock_held
 from genesys_export.sinks.postgres_sql import (
@@ -70,7 +69,7 @@ class _Stage:
     columns: list[str]
 
 
-class PostgresSink:
+class PostgresSink(Closing):
     """A PostgreSQL schema as a sink (psycopg 3)."""
 
     dialect = "postgres"  # the SQL `query` speaks
@@ -238,17 +237,6 @@ class PostgresSink:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- opening -------------------------------------------------------------------------
 
