@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextmanager
-def two_simulators(**faults: str) -> Iterator[dict[str, tuple[Simulator, Any]]]:
+def org_simulators(
+    orgs: Sequence[str], faults: Mapping[str, str], *, conversations_per_day: int = 20
+) -> Iterator[dict[str, tuple[Simulator, Any]]]:
     """One simulator per org, each granting tokens only to that org's client."""
     with ExitStack() as stack:
         yield {
@@ -37,12 +39,16 @@ def two_simulators(**faults: str) -> Iterator[dict[str, tuple[Simulator, Any]]]:
                     client_id=f"{org}-client",
                     client_secret=f"{org}-secret",
                     budget_per_minute=BUDGET,
-                    conversations_per_day=20,
+                    conversations_per_day=conversations_per_day,
                     faults=faults.get(org, ""),
                 )
             )
-            for org in ORGS
+            for org in orgs
         }
+
+
+def two_simulators(**faults: str) -> AbstractContextManager[dict[str, tuple[Simulator, Any]]]:
+    return org_simulators(ORGS, faults)
 
 
 def org_section(org: str, running: Any, tmp_path: Path) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,8 @@ from genesys_export.dagster import definitions  # noqa: E402
 from genesys_export.exporter import Exporter  # noqa: E402
 from genesys_export.jobs.lifecycle import Polling  # noqa: E402
 from genesys_export.simulator import Simulator  # noqa: E402
-from tests.conftest import running_simulator  # noqa: E402
 from tests.e2e import conversation_data, duckdb_dest, read  # noqa: E402
-from tests.test_orgs import credentials_seen  # noqa: E402
+from tests.test_orgs import credentials_seen, org_simulators  # noqa: E402
 
 BUDGET = 100_000
 SETTLED_DAY = "2024-05-08"  # the simulator's watermark is 2024-05-10 06:00 UTC
@@ -41,22 +40,11 @@ def fast_exporter(settings: Settings) -> Exporter:
     return Exporter(settings, polling=Polling(first=0.01, cap=0.05))
 
 
-@contextmanager
-def simulators(*orgs: str, **faults: str) -> Iterator[dict[str, tuple[Simulator, Any]]]:
-    """One simulator per org, each granting tokens to that org's client only."""
-    with ExitStack() as stack:
-        yield {
-            org: stack.enter_context(
-                running_simulator(
-                    client_id=f"{org}-client",
-                    client_secret=f"{org}-secret",
-                    budget_per_minute=BUDGET,
-                    conversations_per_day=15,
-                    faults=faults.get(org, ""),
-                )
-            )
-            for org in orgs
-        }
+def simulators(
+    *orgs: str, **faults: str
+) -> AbstractContextManager[dict[str, tuple[Simulator, Any]]]:
+    """One simulator per org (15 conversations a day), as in the orgs tests."""
+    return org_simulators(orgs, faults, conversations_per_day=15)
 
 
 def write_config(tmp_path: Path, sims: dict[str, tuple[Simulator, Any]], extra: str = "") -> Path:

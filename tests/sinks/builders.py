@@ -1,7 +1,7 @@
 """Tables, keys, checkpoints, engines and test servers shared by the sink tests.
 
-The contract suite (test_contract.py) has a CONVERSATIONS spec with every type the sinks
-must carry; each engine's file keeps its own for what only that engine does.
+CONVERSATIONS carries every type the sinks must carry (the contract suite and the
+PostgreSQL tests use it); DuckDB and Parquet keep their own for what only they do.
 """
 
 from __future__ import annotations
@@ -29,6 +29,46 @@ BUCKET = "genesys-lake"
 
 DAY1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 DAY2 = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+
+# Every kind of column a sink must carry: text, a UTC timestamp, integers, floats and
+# booleans, a list (empty or not) and a struct (present or null).
+CONVERSATIONS = TableSpec(
+    "conversations",
+    pa.schema(
+        [
+            pa.field("conversation_id", pa.string(), nullable=False),
+            pa.field("conversation_start", UTC_MS, nullable=False),
+            pa.field("duration_ms", pa.int64()),
+            pa.field("score", pa.float64()),
+            pa.field("answered", pa.bool_()),
+            pa.field("note", pa.string()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
+        ]
+    ),
+    key=("conversation_id",),
+    partition_by="conversation_start",
+)
+
+
+def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "conversation_id": cid,
+                "conversation_start": start,
+                "duration_ms": ms,
+                "score": ms / 10,
+                "answered": ms % 2 == 0,
+                "note": f"note {ms}",
+                "tags": ["a"] * (ms % 3),
+                "wrapup": {"code": f"w{ms}", "ms": ms} if ms % 3 else None,
+            }
+            for cid, start, ms in rows
+        ],
+        schema=CONVERSATIONS.schema,
+    )
+
 
 PARTICIPANTS = TableSpec(
     "participants",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,57 +18,20 @@ from genesys_export.chunks import Replacement
 from genesys_export.errors import LockHeld, SinkError
 from genesys_export.sinks import open_sink
 from genesys_export.sinks.base import Sink
-from genesys_export.transform.tables import UTC_MS, TableSpec
+from genesys_export.transform.tables import TableSpec
 from tests.sinks.builders import (
     BUCKET,
+    CONVERSATIONS,
     DAY1,
     DAY2,
     PARTICIPANTS,
     checkpoint,
+    conversations,
     engines,
     keys,
     participants,
     rows_of,
 )
-
-# Every kind of column a sink must carry: text, a UTC timestamp, integers, floats and
-# booleans, a list (empty or not) and a struct (present or null).
-CONVERSATIONS = TableSpec(
-    "conversations",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("duration_ms", pa.int64()),
-            pa.field("score", pa.float64()),
-            pa.field("answered", pa.bool_()),
-            pa.field("note", pa.string()),
-            pa.field("tags", pa.list_(pa.string())),
-            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
-        ]
-    ),
-    key=("conversation_id",),
-    partition_by="conversation_start",
-)
-
-
-def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "conversation_id": cid,
-                "conversation_start": start,
-                "duration_ms": ms,
-                "score": ms / 10,
-                "answered": ms % 2 == 0,
-                "note": f"note {ms}",
-                "tags": ["a"] * (ms % 3),
-                "wrapup": {"code": f"w{ms}", "ms": ms} if ms % 3 else None,
-            }
-            for cid, start, ms in rows
-        ],
-        schema=CONVERSATIONS.schema,
-    )
 
 
 @pytest.fixture

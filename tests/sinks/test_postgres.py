@@ -10,7 +10,7 @@ Each test gets its own schema, dropped afterwards (fixtures in conftest.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pyarrow as pa
@@ -20,57 +20,21 @@ from psycopg import sql
 from genesys_export.errors import LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.postgres import PostgresSink
-from genesys_export.transform.tables import UTC_MS, TableSpec
 from tests.sinks.builders import (
+    CONVERSATIONS,
     DAY1,
     DAY2,
     DSN,
     PARTICIPANTS,
     PASSWORD,
     checkpoint,
+    conversations,
     keys,
     participants,
     rows_of,
 )
 
 pytestmark = pytest.mark.postgres
-
-CONVERSATIONS = TableSpec(
-    "conversations",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("duration_ms", pa.int64()),
-            pa.field("score", pa.float64()),
-            pa.field("answered", pa.bool_()),
-            pa.field("note", pa.string()),
-            pa.field("tags", pa.list_(pa.string())),
-            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
-        ]
-    ),
-    key=("conversation_id",),
-    partition_by="conversation_start",
-)
-
-
-def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "conversation_id": cid,
-                "conversation_start": start,
-                "duration_ms": ms,
-                "score": ms / 10,
-                "answered": ms % 2 == 0,
-                "note": f"note {ms}",
-                "tags": ["a"] * (ms % 3),
-                "wrapup": {"code": f"w{ms}", "ms": ms},
-            }
-            for cid, start, ms in rows
-        ],
-        schema=CONVERSATIONS.schema,
-    )
 
 
 @pytest.fixture
