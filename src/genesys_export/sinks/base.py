@@ -58,24 +58,6 @@ class WriteStats:
     sizes: dict[str, int] = field(default_factory=dict)  # path or URI -> bytes
 
 
-class Closing:
-    """What every sink does as a context manager: leaving the block closes it."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 class Sink(Protocol):
     uri: str  # redacted: never carries a password
 

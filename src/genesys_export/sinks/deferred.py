@@ -17,8 +17,9 @@ from types import TracebackType
 import pyarrow as pa
 
 from genesys_export.chunks import Replacement
+from genesys_export.closing import Closing
 from genesys_export.sinks import open_sink, parse_dest, sink_uri
-from genesys_export.sinks.base import Closing, Sink, WriteStats
+from genesys_export.sinks.base import Sink, WriteStats
 from genesys_export.sinks.preflight import Preflight
 from genesys_export.state import Checkpoint
 from genesys_export.transform.tables import TableSpec

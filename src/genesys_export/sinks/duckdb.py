@@ -33,8 +33,9 @@ import duckdb
 import pyarrow as pa
 
 from genesys_export.chunks import Replacement
+from genesys_export.closing import Closing
 from genesys_export.errors import ConfigError, ForeignLock, SinkError
-from genesys_export.sinks.base import Closing, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, keep_last, widened
 from genesys_export.sinks.locks import lock_file
 from genesys_export.sinks.views import view_sql

@@ -42,8 +42,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from genesys_export.chunks import Replacement
+from genesys_export.closing import Closing
 from genesys_export.errors import SinkError
-from genesys_export.sinks.base import Closing, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import (
     any_true,
     conform,

@@ -30,9 +30,10 @@ import pyarrow as pa
 from psycopg import sql
 
 from genesys_export.chunks import Replacement
+from genesys_export.closing import Closing
 from genesys_export.errors import SinkError
 from genesys_export.sinks import redact_uri
-from genesys_export.sinks.base import Closing, WriteStats
+from genesys_export.sinks.base import WriteStats
 from genesys_export.sinks.columns import conform, conform_keys, widened
 from genesys_export.sinks.locks import lock_held
 from genesys_export.sinks.postgres_sql import (

@@ -33,13 +33,12 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+from genesys_export.closing import Closing
 from genesys_export.errors import ConfigError, SchemaMismatch
 from genesys_export.intervals import iana_zone
 from genesys_export.transform.csv_columns import ARROW_TYPES, Column, plan_columns
@@ -129,7 +128,7 @@ def read_report(
     return ReportStream(path, options, ctx, dict(extra_columns or {}))
 
 
-class ReportStream:
+class ReportStream(Closing):
     """Typed record batches of one report, streamed; `.schema` is known before the first."""
 
     def __init__(
@@ -202,17 +201,6 @@ class ReportStream:
             self._reader.close()
             self._counts["bytes"] = self._file.tell()
             self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading ----------------------------------------------------------------------------
 
