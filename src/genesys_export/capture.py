@@ -72,14 +72,28 @@ def bind(raw: RawCapture | None, **context: Any) -> RawCapture | None:
 
 @contextmanager
 def capturing(
-    raw: RawCapture | None, kind: str, job_id: str, request: Mapping[str, Any], *, ext: str
+    raw: RawCapture | None,
+    kind: str,
+    job_id: str,
+    request: Mapping[str, Any],
+    *,
+    ext: str,
+    keep: Callable[[], bool] = lambda: False,
 ) -> Iterator[RawJob]:
-    """A job's files for the `with` body: finished when it ends, discarded when it raises."""
+    """A job's files for the `with` body: finished when it ends, discarded when it raises,
+    unless `keep()` says what was received is already in use (a streamed job whose first
+    days were written): then those files are kept, as received, for replay."""
     job: RawJob = raw.job(kind, job_id, request, ext=ext) if raw is not None else _NoJob()
     try:
         yield job
     except BaseException:
-        _discard(job)
+        if not keep():
+            _discard(job)
+        else:
+            try:
+                job.finish()
+            except Exception:  # the job's own error is the one to report
+                log.warning("raw files of %s %s not kept", kind, job_id, exc_info=True)
         raise
     job.finish()
 

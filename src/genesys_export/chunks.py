@@ -52,6 +52,15 @@ class Replacement:
 
 
 @dataclass(frozen=True)
+class PlannedJob:
+    """One details job of a request plan: its interval, and the pieces (UTC days by
+    default) it commits one at a time as its results pass them."""
+
+    interval: Interval
+    pieces: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
 class StreamChecks:
     """What the checks of a streamed table found, known once all its rows were read.
 

@@ -21,7 +21,6 @@ import pyarrow as pa
 
 from genesys_export.audit import AuditLog
 from genesys_export.capture import RawCapture, bind
-from genesys_export.chunks import ChunkResult
 from genesys_export.config import DEFAULT_DEST, Settings
 from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
@@ -38,6 +37,7 @@ from genesys_export.jobs.users import UserProducer
 from genesys_export.landing import (
     Landing,
     Producer,
+    Stream,
     land_aggregates,
     land_details,
     land_reference,
@@ -115,7 +115,7 @@ class Exporter:
         return self._details_producer(UserProducer, user_ids=tuple(user_ids))
 
     def _details_producer(self, kind: type[DetailsProducer], **extra: Any) -> Producer:
-        def produce(run: Run, ctx: RunContext) -> Callable[[Interval], ChunkResult]:
+        def produce(run: Run, ctx: RunContext) -> Stream:
             assert run.api is not None
             return kind(
                 api=run.api,

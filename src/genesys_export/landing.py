@@ -8,13 +8,16 @@ consistent and a rerun resumes after the last whole chunk).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from genesys_export.audit import read_events
 from genesys_export.capture import bind, keeping_file
-from genesys_export.chunks import ChunkResult, ExportKind, Replacement
+from genesys_export.chunks import ChunkResult, ExportKind, PlannedJob, Replacement
+from genesys_export.events import AuditEvent
 from genesys_export.http_client import Api
 from genesys_export.intervals import Interval
 from genesys_export.jobs.aggregates import (
@@ -24,6 +27,7 @@ from genesys_export.jobs.aggregates import (
     plan_chunks,
 )
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
+from genesys_export.jobs.limits import AnalyticsLimits
 from genesys_export.jobs.reference import list_entity
 from genesys_export.jobs.reports import (
     download,
@@ -34,8 +38,17 @@ from genesys_export.jobs.reports import (
     submit_export,
     wait_for_export,
 )
-from genesys_export.pipeline import Run, run_chunks, settled_cutoff, write_chunk
+from genesys_export.jobs.volume import conversation_volumes
+from genesys_export.pipeline import Run, run_chunks, run_streams, settled_cutoff, write_chunk
 from genesys_export.reporting import ReportRequest, check_required_filters
+from genesys_export.request_plan import (
+    ASSUMED,
+    Capacity,
+    DetailsPlan,
+    LatencyModel,
+    fit_latency,
+    plan_details,
+)
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
 from genesys_export.transform.dimensions import Entity, rows_of
@@ -44,7 +57,11 @@ from genesys_export.transform.report_csv import CsvOptions
 from genesys_export.transform.tables import RunContext
 from genesys_export.validate import validate_table
 
-Producer = Callable[[Run, RunContext], Callable[[Interval], ChunkResult]]
+# A details producer: for a job and its turn (see jobs.lifecycle.stream_job), its chunks.
+Stream = Callable[[PlannedJob, Callable[[], None]], Iterator[ChunkResult]]
+Producer = Callable[[Run, RunContext], Stream]
+DAY = timedelta(days=1)
+HISTORY = 50  # finished jobs of earlier runs the latency model is fitted on
 
 
 @dataclass(frozen=True)
@@ -99,28 +116,91 @@ def land_details(
     *,
     chunk_length: timedelta,
 ) -> dict[str, Any]:
-    """A details export up to the data-availability date; returns what it covered."""
+    """A details export up to the data-availability date, in the jobs of its request plan
+    (see `request_plan`), each piece of `chunk_length` committed on its own; returns what
+    it covered and the plan."""
     run = landing.run
     availability = data_availability(landing.api, endpoint)
     clipped = interval.clip(availability)
     if clipped is None or clipped.end < interval.end:
         run.warnings.append(not_available(landing.dataset, interval, availability))
-    chunks = clipped.split(chunk_length) if clipped else []
+    pieces = clipped.split(chunk_length) if clipped else []
+    latency = latency_history(run.audit.path if run.audit else None, endpoint.export_kind)
+    plan = details_plan(landing.api, run.limits(), endpoint, pieces, latency, fixed=1)
     settled = settled_cutoff(availability, run.extracted_at, landing.lookback)
     ctx = RunContext(run.run_id, run.extracted_at, settled_before=settled)
-    run.progress.start(landing.dataset, len(chunks))
-    run_chunks(
-        chunks,
+    per_job = endpoint.export_kind is ExportKind.USER_DETAILS  # one chunk per job
+    run.progress.start(landing.dataset, len(plan.jobs) if per_job else len(pieces))
+    run_streams(
+        plan.jobs,
         producer(run, ctx),
         landing.write(endpoint.export_kind, settled),
-        concurrency=landing.concurrency,
+        concurrency=plan.concurrency,
         stop=landing.api.stop,
     )
     return {
         "interval": clipped.iso() if clipped else None,
         "data_availability": availability.isoformat(),
         "settled_until": min(settled, clipped.end).isoformat() if clipped else None,
-        "planned_chunks": len(chunks),
+        "planned_chunks": len(pieces),
+        "plan": plan_fields(plan),
+    }
+
+
+def details_plan(
+    api: Api,
+    limits: AnalyticsLimits,
+    endpoint: JobEndpoint,
+    pieces: list[Interval],
+    latency: LatencyModel,
+    *,
+    fixed: int,
+) -> DetailsPlan:
+    """The request plan for `pieces`: conversation counts asked first (one query), user
+    details planned at one results page per job. `fixed`: requests made before it."""
+    volumes, probes = None, 0
+    if endpoint.export_kind is ExportKind.CONVERSATION_DETAILS:
+        volumes, probes = conversation_volumes(api, pieces, limits)
+    capacity = Capacity(
+        budget_per_minute=api.settings.budget_per_minute,
+        job_slots=min(limits.concurrent_jobs, api.settings.concurrency),
+        max_job_interval=limits.max_interval,
+        page_size=api.settings.page_size,
+    )
+    return plan_details(pieces, volumes, capacity, latency, fixed_requests=fixed + probes)
+
+
+def latency_history(audit: Path | None, export_kind: ExportKind) -> LatencyModel:
+    """How long this org's jobs of `export_kind` took in the last runs of this destination
+    (the audit trail's `job.finished` events), else the assumed model."""
+    if audit is None or not audit.exists():
+        return ASSUMED
+    samples = [
+        (float(e["days"]), float(e["job_latency_s"]))
+        for e in read_events(audit)
+        if e.get("event") == AuditEvent.JOB_FINISHED
+        and e.get("export_kind") == export_kind
+        and e.get("job_latency_s") is not None
+        and e.get("days")
+    ]
+    return fit_latency(samples[-HISTORY:])
+
+
+def plan_fields(plan: DetailsPlan) -> dict[str, Any]:
+    """A plan as the run's summary (and so `run.finished`) and `plan --json` show it."""
+    return {
+        "jobs": len(plan.jobs),
+        "job_days": sorted({round(job.interval.length / DAY, 3) for job in plan.jobs}),
+        "concurrency": plan.concurrency,
+        "requests": plan.requests,
+        "seconds": round(plan.seconds, 1),
+        "binds": plan.binds,
+        "latency": {
+            "base_s": round(plan.latency.base, 2),
+            "per_day_s": round(plan.latency.per_day, 2),
+            "source": plan.latency.source,
+        },
+        "counts_known": plan.volume_known,
     }
 
 

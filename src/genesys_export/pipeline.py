@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -117,33 +118,81 @@ def run_chunks(
     When anything fails (or Ctrl-C arrives), `stop()` ends the other workers' waits so the
     error surfaces at once; chunks already written stay committed.
     """
+    run_streams(
+        chunks,
+        lambda chunk, turn: iter([produce(chunk)]),
+        write,
+        concurrency=concurrency,
+        stop=stop,
+    )
+
+
+def run_streams(
+    items: Sequence[T],
+    produce: Callable[[T, Callable[[], None]], Iterator[ChunkResult]],
+    write: Callable[[ChunkResult], None],
+    *,
+    concurrency: int,
+    stop: Callable[[], None] = lambda: None,
+) -> None:
+    """Like `run_chunks`, for items that each yield several chunks (a long job's days).
+
+    Workers run items concurrently; each chunk an item yields is written as soon as every
+    chunk before it is, so the checkpoint advances in order while later items wait on
+    disk. `produce(item, turn)` may call `turn()` to wait until the items before it have
+    yielded their last chunk (a job waiting behind others need not poll meanwhile).
+    """
     in_flight = max(1, 2 * concurrency)
+    turns = [threading.Event() for _ in items]
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk") as pool:
-        pending: list[Future[ChunkResult]] = []
-        todo = iter(chunks)
+        pending: list[tuple[Future[None], queue.SimpleQueue[ChunkResult | None]]] = []
+        todo = iter(enumerate(items))
+
+        def work(index: int, item: T, out: queue.SimpleQueue[ChunkResult | None]) -> None:
+            def turn() -> None:
+                if index:
+                    _wait(turns[index - 1])
+
+            try:
+                for result in produce(item, turn):
+                    out.put(result)
+            finally:
+                turns[index].set()
+                out.put(None)
+
         try:
-            for future in _ordered(pool, todo, produce, pending, in_flight):
-                write(future.result())
+            while True:
+                while len(pending) < in_flight and (next_item := next(todo, None)) is not None:
+                    out: queue.SimpleQueue[ChunkResult | None] = queue.SimpleQueue()
+                    pending.append((pool.submit(work, *next_item, out), out))
+                if not pending:
+                    return
+                future, out = pending.pop(0)
+                while (result := _next(out)) is not None:
+                    write(result)
+                future.result()  # the item's error, once its good chunks are written
         except BaseException:
             stop()
-            for f in pending:
+            for f, _ in pending:
                 f.cancel()
+            for event in turns:
+                event.set()
             raise
 
 
-def _ordered(
-    pool: ThreadPoolExecutor,
-    todo: Iterator[T],
-    produce: Callable[[T], ChunkResult],
-    pending: list[Future[ChunkResult]],
-    in_flight: int,
-) -> Iterator[Future[ChunkResult]]:
+def _next(out: queue.SimpleQueue[ChunkResult | None]) -> ChunkResult | None:
+    """The next chunk (None: the item is done), waiting in short steps for Ctrl-C."""
     while True:
-        while len(pending) < in_flight and (chunk := next(todo, None)) is not None:
-            pending.append(pool.submit(produce, chunk))
-        if not pending:
-            return
-        yield pending.pop(0)
+        try:
+            return out.get(timeout=0.5)
+        except queue.Empty:
+            continue
+
+
+def _wait(event: threading.Event) -> None:
+    """Wait for `event` in short steps, so Ctrl-C reaches the main thread's waits."""
+    while not event.wait(0.5):
+        pass
 
 
 def write_chunk(

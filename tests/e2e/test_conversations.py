@@ -361,7 +361,7 @@ def test_a_chunk_whose_jobs_keep_failing_is_exported_in_halves(
     """When every attempt at a chunk's job fails, the chunk is retried as two half-day jobs
     and the tables still equal the clean run's (conversations in both halves kept once)."""
     dest = duckdb_dest(tmp_path)
-    with simulator(faults="fail_job:n=3") as (sim, running):
+    with simulator(faults="fail_job:n=3", max_job_interval_days=1) as (sim, running):
         exporter = exporter_for(running, tmp_path, concurrency=1)
         exporter.export_conversations(INTERVAL, dest=dest)
 

@@ -15,7 +15,10 @@ JOBS = "/api/v2/analytics/conversations/details/jobs"
 def test_concurrent_jobs_stay_within_the_orgs_limit(tmp_path: Path) -> None:
     """The org allows 2 details jobs at once; a run with 4 chunks in flight never has a
     third running, and no job is refused."""
-    with simulator(max_concurrent_jobs=2, job_latency=0.3) as (sim, running):
+    with simulator(max_concurrent_jobs=2, job_latency=0.3, max_job_interval_days=1) as (
+        sim,
+        running,
+    ):
         exporter = exporter_for(running, tmp_path, concurrency=4)
         exporter.export_conversations("2024-05-06/2024-05-10", dest=duckdb_dest(tmp_path))
         submitted = [r for r in sim.requests if r.method == "POST" and r.path == JOBS]

@@ -164,7 +164,10 @@ def test_repair_exports_only_the_damaged_day_again(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     jobs = [json.loads(r.body)["interval"] for r in later if r.method == "POST" and r.path == JOBS]
     assert jobs == ["2024-05-09T00:00:00.000Z/2024-05-10T00:00:00.000Z"]
-    assert len([r for r in later if r.path == QUERY]) == 2  # one per day, asked once
+    queries = [json.loads(r.body) for r in later if r.path == QUERY]
+    counts = [q for q in queries if q["metrics"] == ["nConversations"]]  # the repair's plan
+    assert len(queries) - len(counts) == 2  # one per day, asked once
+    assert [q["interval"] for q in counts] == jobs
     summary = json.loads(result.stdout)
     assert summary["repaired_days"] == [DAMAGED_DAY]
     assert summary["cells_fixed"] == len(expected) and summary["cells_differ"] == 0

@@ -1,4 +1,9 @@
-"""Conversation details: one async job per chunk into the six conversation tables.
+"""Conversation details: async jobs into the six conversation tables.
+
+A job covers one or more pieces of the export (UTC days by default, see
+`request_plan`). Its results come ordered by conversation start, so each piece is
+committed, with its checkpoint, as soon as the results pass its end: a long job loses at
+most one piece to a crash, and a rerun resumes with a job for the rest.
 
 A conversation is replaced whole: every chunk deletes, in all six tables, the rows of the
 conversations it carries before appending their new rows, so a conversation seen in two
@@ -13,17 +18,24 @@ one page of memory until it is written, one page at a time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genesys_export.chunks import ChunkResult, Replacement, partition_dates
-from genesys_export.errors import JobFailed
+from genesys_export.chunks import ChunkResult, PlannedJob, Replacement, partition_dates
+from genesys_export.errors import JobExpired, JobFailed
 from genesys_export.intervals import Interval
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, DetailsProducer, run_job
+from genesys_export.jobs.lifecycle import (
+    CONVERSATION_DETAILS,
+    DetailsProducer,
+    run_job,
+    stream_job,
+)
 from genesys_export.spool import SpooledTable, SpooledTables
 from genesys_export.transform.conversations import conversation_tables
 from genesys_export.transform.schemas import (
@@ -53,6 +65,7 @@ class ParkedPage:
     tables: SpooledTables
     cursor: str | None
     conversation_ids: pa.Array
+    starts: tuple[datetime, ...]  # each conversation's start, in the order of the ids
     days: frozenset[date]  # UTC dates of its conversations' starts (Parquet partitions)
     validation: ValidationReport
 
@@ -69,6 +82,7 @@ def _park(tables: dict[str, pa.Table], cursor: str | None) -> ParkedPage:
         tables=SpooledTables(tables),
         cursor=cursor,
         conversation_ids=conversations.column("conversation_id").combine_chunks(),
+        starts=tuple(conversations.column("conversation_start").to_pylist()),
         days=partition_dates(conversations, "conversation_start"),
         validation=validate_conversation_tables(tables),
     )
@@ -96,19 +110,69 @@ def chunk_of(interval: Interval, pages: Sequence[ParkedPage]) -> ChunkResult:
 
 @dataclass(frozen=True)
 class ConversationProducer(DetailsProducer):
-    """Produces conversation chunks for `run_chunks`."""
+    """Produces conversation chunks, one per piece of each planned job."""
 
-    def __call__(self, interval: Interval) -> ChunkResult:
-        return chunk_of(interval, self._pages(interval))
+    def __call__(self, job: PlannedJob, turn: Callable[[], None]) -> Iterator[ChunkResult]:
+        pieces = list(job.pieces)
+        expired = 0
+        while len(pieces) > 1:
+            rest = PlannedJob(Interval(pieces[0].start, job.interval.end), tuple(pieces))
+            try:
+                for result in self._stream(rest, turn):
+                    pieces.pop(0)
+                    yield result
+                return
+            except JobExpired as exc:  # results expired after some pieces were used
+                expired += 1
+                if expired >= self.max_attempts:
+                    raise
+                log.warning("%s; asking a new job for %s", exc, rest.interval)
+            except JobFailed:
+                half = len(pieces) // 2
+                log.warning("jobs for %s keep failing; trying it in two halves", rest.interval)
+                for part in (pieces[:half], pieces[half:]):
+                    span = Interval(part[0].start, part[-1].end)
+                    yield from self(PlannedJob(span, tuple(part)), turn)
+                return
+        if pieces:
+            yield chunk_of(pieces[0], self._pages(pieces[0], turn))
 
-    def _pages(self, interval: Interval) -> list[ParkedPage]:
+    def _stream(self, job: PlannedJob, turn: Callable[[], None]) -> Iterator[ChunkResult]:
+        """The job's pieces, each as soon as the results (ordered by start) pass it."""
+        pieces = job.pieces
+        ends = [piece.end for piece in pieces]
+        index, parked = 0, list[ParkedPage]()
+        for page in stream_job(
+            self.api,
+            CONVERSATION_DETAILS,
+            _query(job.interval),
+            page_size=self.page_size,
+            read_page=lambda raw: park_page(raw, self.ctx),
+            cursor_of=lambda page: page.cursor,
+            polling=self.polling,
+            events=self.events,
+            max_attempts=self.max_attempts,
+            rng=self.rng,
+            slots=self.slots,
+            raw=self.raw,
+            turn=turn,
+        ):
+            for at, part in _by_piece(page, ends, index):
+                while index < at:
+                    yield chunk_of(pieces[index], parked)
+                    index, parked = index + 1, []
+                parked.append(part)
+        for piece in pieces[index:]:
+            yield chunk_of(piece, parked)
+            parked = []
+
+    def _pages(self, interval: Interval, turn: Callable[[], None]) -> list[ParkedPage]:
         """All pages for the interval; a job that keeps failing is retried in two halves."""
-        body = {"interval": interval.iso(), "order": "asc", "orderBy": "conversationStart"}
         try:
             return run_job(
                 self.api,
                 CONVERSATION_DETAILS,
-                body,
+                _query(interval),
                 page_size=self.page_size,
                 read_page=lambda raw: park_page(raw, self.ctx),
                 cursor_of=lambda page: page.cursor,
@@ -118,6 +182,7 @@ class ConversationProducer(DetailsProducer):
                 rng=self.rng,
                 slots=self.slots,
                 raw=self.raw,
+                turn=turn,
             )
         except JobFailed:
             if interval.length / 2 < SMALLEST_SPLIT:
@@ -125,8 +190,32 @@ class ConversationProducer(DetailsProducer):
             log.warning("jobs for %s keep failing; trying it in two halves", interval)
             mid = interval.start + interval.length / 2
             halves = (Interval(interval.start, mid), Interval(mid, interval.end))
-            pages = [p for half in halves for p in self._pages(half)]
+            pages = [p for half in halves for p in self._pages(half, turn)]
             return _dedupe(pages)
+
+
+def _query(interval: Interval) -> dict[str, Any]:
+    return {"interval": interval.iso(), "order": "asc", "orderBy": "conversationStart"}
+
+
+def _by_piece(page: ParkedPage, ends: list[datetime], current: int) -> list[tuple[int, ParkedPage]]:
+    """The page cut where its conversations' starts cross piece ends: (piece, part) in
+    order. A conversation starting before the current piece (it began before the job's
+    interval) belongs to the current piece."""
+    last = len(ends) - 1
+    at = [max(current, min(last, bisect_right(ends, start))) for start in page.starts]
+    if not at or at[0] == at[-1]:
+        return [(at[0] if at else current, page)]
+    ids = page.conversation_ids.to_pylist()
+    parts = []
+    for piece in sorted(set(at)):
+        keep = pa.array([i for i, a in zip(ids, at, strict=True) if a == piece], pa.string())
+        tables = {}
+        for spec in SPECS:
+            table = page.tables.read(spec.name)
+            tables[spec.name] = table.filter(pc.is_in(table["conversation_id"], keep))
+        parts.append((piece, _park(tables, page.cursor)))
+    return parts
 
 
 def _dedupe(pages: list[ParkedPage]) -> list[ParkedPage]:

@@ -19,16 +19,22 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from genesys_export.capture import RawCapture, capturing, saving
-from genesys_export.chunks import ChunkResult, ExportKind
-from genesys_export.errors import ClientError, JobExpired, JobFailed, JobTimedOut
+from genesys_export.chunks import ChunkResult, ExportKind, PlannedJob
+from genesys_export.errors import (
+    ClientError,
+    GenesysExportError,
+    JobExpired,
+    JobFailed,
+    JobTimedOut,
+)
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
-from genesys_export.intervals import Interval
+from genesys_export.intervals import parse_interval
 from genesys_export.jobs.limits import JobSlots
 from genesys_export.pagination import iter_pages
 from genesys_export.transform.tables import RunContext
@@ -81,13 +87,11 @@ class JobLatency:
         self._lock = threading.Lock()
 
     def observe(self, status: dict[str, Any]) -> None:
-        try:
-            start = _instant(status["submissionDate"])
-            end = _instant(status["completionDate"])
-        except (KeyError, TypeError, ValueError):
+        seconds = server_latency(status)
+        if seconds is None:
             return
         with self._lock:
-            self._samples.append(max(0.0, (end - start).total_seconds()))
+            self._samples.append(seconds)
 
     def expected(self) -> float | None:
         with self._lock:
@@ -144,10 +148,15 @@ def wait_for_job(
     polling: Polling,
     events: Events,
     rng: random.Random,
+    turn: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
-    """Poll until the job is terminal; FULFILLED returns its status, others raise."""
+    """Poll until the job is terminal; FULFILLED returns its status, others raise.
+
+    The first poll waits for the job's `turn` too (see `stream_job`).
+    """
     started = api.clock()
     api.sleep(polling.first_wait(rng))
+    turn()
     wait, state = polling.first, None
     while True:
         status: dict[str, Any] = api.get_json(f"{endpoint.base}/{job_id}")
@@ -243,13 +252,60 @@ def run_job(
     rng: random.Random,
     raw: RawCapture | None = None,
     slots: JobSlots | None = None,
+    turn: Callable[[], None] = lambda: None,
 ) -> list[P]:
-    """All pages of one job, resubmitting after FAILED or EXPIRED up to `max_attempts`.
+    """All pages of one job, collected before returning (see `stream_job`); results that
+    expire while being read are read again, whole, from a new job."""
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return list(
+                stream_job(
+                    api,
+                    endpoint,
+                    body,
+                    page_size=page_size,
+                    read_page=read_page,
+                    cursor_of=cursor_of,
+                    polling=polling,
+                    events=events,
+                    max_attempts=max_attempts,
+                    rng=rng,
+                    raw=raw,
+                    slots=slots,
+                    turn=turn,
+                )
+            )
+        except JobExpired:
+            if attempt == max_attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
-    Pages are collected whole before returning so a job that expires halfway through is
-    read again from the start by its successor, never half-counted. With `raw`, each page's
-    body is kept as received; an attempt that fails is discarded there too. With `slots`,
-    the job holds one of the org's concurrent-job slots from submit to delete.
+
+def stream_job(
+    api: Api,
+    endpoint: JobEndpoint,
+    body: dict[str, Any],
+    *,
+    page_size: int,
+    read_page: Callable[[bytes], P],
+    cursor_of: Callable[[P], str | None],
+    polling: Polling,
+    events: Events,
+    max_attempts: int,
+    rng: random.Random,
+    raw: RawCapture | None = None,
+    slots: JobSlots | None = None,
+    turn: Callable[[], None] = lambda: None,
+) -> Iterator[P]:
+    """Every page of one job as it is read; resubmitted after FAILED or EXPIRED up to
+    `max_attempts`, as long as no page has been handed on.
+
+    Once a page has been handed on, an expiry raises JobExpired: the caller, which knows
+    what it has already used, asks a new job for the rest. With `raw`, each page's body is
+    kept as received; an attempt that fails before handing on a page is discarded there
+    too. With `slots`, the job holds one of the org's concurrent-job slots from submit to
+    delete. `turn` blocks until this job's results are wanted (the run reads one job's
+    pages after another), so a job waiting behind others costs no status polls.
     """
     for attempt in range(1, max_attempts + 1):
         with slots.held() if slots else nullcontext():  # one slot, submit to delete
@@ -257,23 +313,28 @@ def run_job(
                 slots.pace()
             started = api.clock()
             job_id = submit_job(api, endpoint, body, events)
+            handed = [0]  # pages handed on so far
             try:
-                with capturing(raw, endpoint.export_kind, job_id, body, ext="json") as kept:
-                    wait_for_job(api, endpoint, job_id, polling=polling, events=events, rng=rng)
-                    pages = list(
-                        iter_results(
-                            api,
-                            endpoint,
-                            job_id,
-                            page_size=page_size,
-                            read_page=saving(kept, read_page),
-                            cursor_of=cursor_of,
-                        )
+                with capturing(
+                    raw, endpoint.export_kind, job_id, body, ext="json", keep=_any(handed)
+                ) as kept:
+                    status = wait_for_job(
+                        api, endpoint, job_id, polling=polling, events=events, rng=rng, turn=turn
                     )
+                    for page in iter_results(
+                        api,
+                        endpoint,
+                        job_id,
+                        page_size=page_size,
+                        read_page=saving(kept, read_page),
+                        cursor_of=cursor_of,
+                    ):
+                        handed[0] += 1
+                        yield page
             except (JobFailed, JobExpired) as exc:
                 retry = {"state": "retry", "error": str(exc), "attempt": attempt}
                 events(AuditEvent.JOB_FINISHED, job_id=job_id, **retry)
-                if attempt == max_attempts:
+                if attempt == max_attempts or handed[0]:
                     raise
                 log.warning(
                     "%s; submitting it again (attempt %d of %d)", exc, attempt + 1, max_attempts
@@ -284,18 +345,46 @@ def run_job(
             events(
                 AuditEvent.JOB_FINISHED,
                 job_id=job_id,
+                export_kind=endpoint.export_kind,
                 state=str(JobState.FULFILLED),
-                pages=len(pages),
+                pages=handed[0],
                 latency_s=round(api.clock() - started, 3),
+                job_latency_s=server_latency(status),
+                days=round(_days(body), 4),
                 attempt=attempt,
             )
-            return pages
+            return
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _any(count: list[int]) -> Callable[[], bool]:
+    return lambda: count[0] > 0
+
+
+def server_latency(status: dict[str, Any]) -> float | None:
+    """Seconds from the job's submission to its completion, as the server tells them."""
+    try:
+        start = _instant(status["submissionDate"])
+        end = _instant(status["completionDate"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round(max(0.0, (end - start).total_seconds()), 3)
+
+
+def _days(body: dict[str, Any]) -> float:
+    try:
+        return parse_interval(str(body["interval"])).length / timedelta(days=1)
+    except (KeyError, ValueError, GenesysExportError):
+        return 0.0
 
 
 @dataclass(frozen=True)
 class DetailsProducer:
-    """What a producer of details-job chunks for `run_chunks` needs (conversations, users)."""
+    """What a producer of details-job chunks needs (conversations, users).
+
+    Called with a planned job and its turn (see `stream_job`), it yields the job's chunks
+    in order, each ready to commit with its checkpoint.
+    """
 
     api: Api
     events: Events
@@ -307,6 +396,5 @@ class DetailsProducer:
     slots: JobSlots | None = None
     raw: RawCapture | None = field(default=None, kw_only=True)
 
-    def __call__(self, interval: Interval) -> ChunkResult:
-        """One chunk: the job for `interval`, run to its last page and normalized."""
+    def __call__(self, job: PlannedJob, turn: Callable[[], None]) -> Iterator[ChunkResult]:
         raise NotImplementedError

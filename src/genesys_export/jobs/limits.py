@@ -32,7 +32,7 @@ class AnalyticsLimits:
     max_cells: int = 100_000  # buckets x metrics x groups the answer may hold
     max_group_by: int = 10
     max_metrics: int = 50
-    max_interval: timedelta = timedelta(days=31)
+    max_interval: timedelta = timedelta(days=31)  # the longest details job
     concurrent_jobs: int = 10  # details and user details jobs running at once
     jobs_per_second: float = 10.0  # job submissions per second
 
@@ -53,6 +53,9 @@ def read_limits(api: Api) -> AnalyticsLimits:
     return AnalyticsLimits(
         max_buckets=int(values.get("aggregates.query.max.buckets", defaults.max_buckets)),
         max_cells=int(values.get("aggregates.query.max.cells", defaults.max_cells)),
+        max_interval=timedelta(
+            days=float(values.get("details.job.max.interval.days", defaults.max_interval.days))
+        ),
         concurrent_jobs=max(
             1, int(values.get("details.jobs.concurrent.access.max", defaults.concurrent_jobs))
         ),

@@ -1,16 +1,18 @@
-"""User details: agent presence and routing status, one async job per chunk.
+"""User details: agent presence and routing status, async jobs into two tables.
 
-A record that spans midnight is returned by both days' jobs; it carries the same key
-(user, start time, status) in both, so the second write replaces the first.
+Results come one user at a time (ordered by user, not by time), so a job's rows are
+committed together, as one chunk covering the job's interval. A record that spans two
+jobs' intervals is returned by both; it carries the same key (user, start time, status)
+in both, so the second write replaces the first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genesys_export.chunks import ChunkResult, concat_pages, replacement_for
+from genesys_export.chunks import ChunkResult, PlannedJob, concat_pages, replacement_for
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import USER_DETAILS, DetailsProducer, run_job
 from genesys_export.transform.schemas import USER_PRESENCE, USER_ROUTING_STATUS
@@ -31,15 +33,15 @@ def user_query(interval: Interval, user_ids: Sequence[str] = ()) -> dict[str, An
 
 @dataclass(frozen=True)
 class UserProducer(DetailsProducer):
-    """Produces user-details chunks for `run_chunks`."""
+    """Produces user-details chunks: one per planned job."""
 
     user_ids: tuple[str, ...] = ()
 
-    def __call__(self, interval: Interval) -> ChunkResult:
+    def __call__(self, job: PlannedJob, turn: Callable[[], None]) -> Iterator[ChunkResult]:
         pages = run_job(
             self.api,
             USER_DETAILS,
-            user_query(interval, self.user_ids),
+            user_query(job.interval, self.user_ids),
             page_size=self.page_size,
             read_page=lambda raw: user_tables(raw, self.ctx),
             cursor_of=lambda page: page.cursor,
@@ -49,8 +51,9 @@ class UserProducer(DetailsProducer):
             rng=self.rng,
             slots=self.slots,
             raw=self.raw,
+            turn=turn,
         )
-        return user_chunk(interval, pages)
+        yield user_chunk(job.interval, pages)
 
 
 def user_chunk(interval: Interval, pages: Sequence[UserPage]) -> ChunkResult:

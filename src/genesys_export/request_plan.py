@@ -1,0 +1,216 @@
+"""The request plan of a details export: how many jobs, how long each, how many at once.
+
+What users wait for is requests (the org's budget, about 300 a minute) and Genesys' job
+latency, not our transform. A details job costs a submit, its status polls, one request
+per results page and a delete; its latency grows with its interval. So:
+
+* when the budget binds (many result pages), fewer and longer jobs (up to the API's
+  maximum job interval) save their fixed requests;
+* when job latency binds (few pages, slow jobs), more jobs run side by side, up to the
+  org's concurrent-job limit.
+
+`plan_details` tries every split of the interval's commit pieces (UTC days by default)
+into consecutive, equally long jobs, estimates each by replaying it on a small model of
+the run (jobs in slots, pages read at the budget's pace), and keeps the fastest, with
+the fewest requests among those within 3% of it. Job boundaries fall on piece
+boundaries, so a crash loses at most one piece and a rerun resumes with a job for the
+rest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from genesys_export.chunks import PlannedJob
+from genesys_export.intervals import Interval
+
+DAY = timedelta(days=1)
+NEAR_FASTEST = 1.03  # a plan this close to the fastest competes on requests alone
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Seconds from a job's submission to its results: `base + per_day x days`."""
+
+    base: float
+    per_day: float
+    source: str  # "assumed", or how many jobs of earlier runs it was fitted on
+
+    def seconds(self, length: timedelta) -> float:
+        return self.base + self.per_day * (length / DAY)
+
+    @property
+    def observed(self) -> bool:
+        return self.source != ASSUMED.source
+
+
+# Genesys documents no job latency; until a destination's audit trail shows how long this
+# org's jobs take, the plan assumes this.
+ASSUMED = LatencyModel(base=5.0, per_day=1.0, source="assumed")
+
+
+def fit_latency(
+    samples: Sequence[tuple[float, float]], prior: LatencyModel = ASSUMED
+) -> LatencyModel:
+    """A model from (days, seconds) of finished jobs: least squares when their lengths
+    differ enough, else the prior's shape scaled to their median."""
+    usable = [(d, s) for d, s in samples if d > 0 and s >= 0]
+    if not usable:
+        return prior
+    days = [d for d, _ in usable]
+    secs = [s for _, s in usable]
+    source = f"{len(usable)} jobs of earlier runs"
+    if max(days) >= 1.5 * min(days) and len(usable) >= 3:
+        slope, intercept = statistics.linear_regression(days, secs)
+        if slope >= 0 and intercept >= 0:
+            return LatencyModel(intercept, slope, source)
+    mid_days, mid_secs = statistics.median(days), statistics.median(secs)
+    scale = mid_secs / max(prior.seconds(mid_days * DAY), 1e-9)
+    return LatencyModel(prior.base * scale, prior.per_day * scale, source)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the org allows a run: its request budget, job slots and longest job."""
+
+    budget_per_minute: int
+    job_slots: int
+    max_job_interval: timedelta
+    page_size: int
+    first_poll: float = 0.25  # the polling ladder (see jobs.lifecycle.Polling)
+    poll_factor: float = 1.4
+    poll_cap: float = 10.0
+
+    @property
+    def rate(self) -> float:
+        """Requests per second the run's budget sends (budget.RequestBudget's pace)."""
+        burst = max(1.0, self.budget_per_minute / 30)
+        return max(self.budget_per_minute - burst, 1.0) / 60.0
+
+    def polls(self, latency: float, *, learned: bool) -> tuple[int, float]:
+        """Status requests until a job of `latency` s is seen done, and when it is seen.
+
+        With a learned latency the first poll waits about that long; else the ladder
+        climbs from `first_poll`.
+        """
+        if learned:
+            return 1, latency * 1.08
+        waited, wait, polls = self.first_poll, self.first_poll, 1
+        while waited < latency:
+            waited += wait
+            wait = min(self.poll_cap, wait * self.poll_factor)
+            polls += 1
+        return polls, waited
+
+
+@dataclass(frozen=True)
+class DetailsPlan:
+    """The jobs of a details export, and what they are expected to cost."""
+
+    jobs: tuple[PlannedJob, ...]
+    concurrency: int
+    requests: int
+    seconds: float
+    binds: str  # "request budget" or "job latency"
+    latency: LatencyModel
+    volume_known: bool
+
+    @property
+    def pieces(self) -> int:
+        return sum(len(job.pieces) for job in self.jobs)
+
+
+def plan_details(
+    pieces: Sequence[Interval],
+    volumes: Sequence[float] | None,
+    capacity: Capacity,
+    latency: LatencyModel,
+    *,
+    fixed_requests: int = 0,
+) -> DetailsPlan:
+    """The fastest split of `pieces` into jobs (fewest requests among near-fastest).
+
+    `volumes` are the expected results per piece (conversations); None when unknown, which
+    counts one results page per job. `fixed_requests` are the run's own (availability,
+    limits, the volume probe).
+    """
+    if not pieces:
+        return DetailsPlan(
+            (), 1, fixed_requests, 0.0, "request budget", latency, volumes is not None
+        )
+    candidates = []
+    for count in _job_counts(_fewest_jobs(pieces, capacity.max_job_interval), len(pieces)):
+        groups = _equal_groups(len(pieces), count)
+        jobs = tuple(
+            PlannedJob(Interval(pieces[a].start, pieces[b - 1].end), tuple(pieces[a:b]))
+            for a, b in groups
+        )
+        if any(job.interval.length > capacity.max_job_interval for job in jobs):
+            continue
+        loads = [sum(volumes[a:b]) if volumes is not None else None for a, b in groups]
+        candidates.append(_estimate(jobs, loads, capacity, latency, fixed_requests, volumes))
+    fastest = min(c.seconds for c in candidates)
+    near = [c for c in candidates if c.seconds <= fastest * NEAR_FASTEST]
+    return min(near, key=lambda c: (c.requests, c.seconds))
+
+
+def _fewest_jobs(pieces: Sequence[Interval], longest: timedelta) -> int:
+    """Jobs needed when each takes as many consecutive pieces as fit in `longest`."""
+    jobs, start = 1, pieces[0].start
+    for piece in pieces:
+        if piece.end - start > longest:
+            jobs, start = jobs + 1, piece.start
+    return jobs
+
+
+def _job_counts(fewest: int, most: int) -> list[int]:
+    """Every job count up to 200 more than the fewest, then a few per doubling."""
+    counts = list(range(fewest, min(most, fewest + 200) + 1))
+    while counts[-1] < most:
+        counts.append(min(most, int(counts[-1] * 1.25)))
+    return counts
+
+
+def _equal_groups(n: int, count: int) -> list[tuple[int, int]]:
+    """`n` pieces in `count` consecutive groups whose sizes differ by at most one."""
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _estimate(
+    jobs: tuple[PlannedJob, ...],
+    loads: Sequence[float | None],
+    capacity: Capacity,
+    latency: LatencyModel,
+    fixed: int,
+    volumes: Sequence[float] | None,
+) -> DetailsPlan:
+    """Replay the plan on a model of the run: jobs start as slots free up, each is seen
+    done by its polls, and its pages are read, one job after another, at the budget's
+    pace; a slot frees when its job's pages are read. The run ends at the later of the
+    last read and all requests at the budget's pace."""
+    rate = capacity.rate
+    concurrency = max(1, min(capacity.job_slots, len(jobs)))
+    slots = [fixed / rate] * concurrency
+    reader = fixed / rate
+    requests = fixed
+    waiting = 0.0  # time the reader spent idle, waiting for a job
+    for job, load in zip(jobs, loads, strict=True):
+        start = min(slots)
+        slots.remove(start)
+        seconds = latency.seconds(job.interval.length)
+        polls, seen = capacity.polls(seconds, learned=latency.observed)
+        pages = max(1, math.ceil(load / capacity.page_size)) if load is not None else 1
+        requests += 2 + polls + pages
+        ready = start + seen
+        waiting += max(0.0, ready - reader)
+        reader = max(ready, reader) + (pages + 1) / rate
+        slots.append(reader)
+    seconds = max(reader, requests / rate)
+    binds = "job latency" if waiting > seconds / 2 else "request budget"
+    return DetailsPlan(jobs, concurrency, requests, seconds, binds, latency, volumes is not None)
