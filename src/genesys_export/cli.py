@@ -348,18 +348,48 @@ def plan_sync(config_path: Path | None, org: str | None, as_json: bool) -> None:
 @click.option("--granularity", default="PT30M", show_default=True, help="Aggregates only.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--budget-per-minute", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--dest", default=None, help="Destination whose audit trail shows job latency.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
 def plan_export(
-    kind: str, interval: str, granularity: str, concurrency: int, budget_per_minute: int
+    kind: str,
+    interval: str,
+    granularity: str,
+    concurrency: int,
+    budget_per_minute: int,
+    dest: str | None,
+    as_json: bool,
 ) -> None:
     """Plan a one-off export of an interval.
 
+    Conversations and users, with GENESYS_* credentials set: the request plan the export
+    would follow (jobs, their length, how many at once, requests and time), asked of
+    Genesys read-only. Otherwise an estimate that calls nothing.
+
     Example: genesys-export plan export conversations --interval 2024-05-01/2024-06-01
     """
-    from genesys_export.planning import plan_for_export
+    from genesys_export.config import DEFAULT_DEST, Settings
+    from genesys_export.errors import ConfigError
+    from genesys_export.exporter import Exporter
+    from genesys_export.planning import plan_details_export, plan_for_export, plan_rows
     from genesys_export.render import render_plan
 
-    render_plan([plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)])
+    plan = None
+    if kind in ("conversations", "users"):
+        try:
+            settings = Settings.from_env().with_options(
+                concurrency=concurrency, budget_per_minute=budget_per_minute
+            )
+        except ConfigError:
+            settings = None  # no credentials: the offline estimate
+        if settings is not None:
+            plan = plan_details_export(Exporter(settings), kind, interval, dest or DEFAULT_DEST)
+    if plan is None:
+        plan = plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)
+    if as_json:
+        click.echo(json.dumps(plan_rows([plan]), indent=2))
+    else:
+        render_plan([plan])
 
 
 @cli.command()

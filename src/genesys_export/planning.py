@@ -1,9 +1,12 @@
 """`plan` and `status`: what a run would do, and where each dataset stands.
 
-Neither calls the Genesys API: `plan` reads checkpoints from the destination (without its
-lock, so it works while a sync runs) and assumes the data-availability date is now; the
-estimate of time is the larger of the job waves at a typical job latency and the requests
-at the request budget.
+`plan sync` and `status` call nothing: they read checkpoints from the destination (without
+its lock, so they work while a sync runs) and assume the data-availability date is now.
+`plan export conversations|users` with credentials set asks Genesys what a run would
+(read-only: the data-availability date, the org's limits and the conversation counts) and
+returns the run's own request plan (`landing.details_plan`), with the latency this
+destination's audit trail has seen; without credentials it plans the same way from what
+it can know offline.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genesys_export.audit import read_events
+from genesys_export.config import DEFAULT_DEST
 from genesys_export.datasets import (
     AggregatesDataset,
     ConversationsDataset,
@@ -20,7 +24,11 @@ from genesys_export.datasets import (
     SyncConfig,
     UsersDataset,
 )
-from genesys_export.intervals import parse_duration, parse_interval
+from genesys_export.exporter import Exporter
+from genesys_export.intervals import Interval, parse_duration, parse_interval
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, data_availability
+from genesys_export.jobs.limits import read_limits
+from genesys_export.landing import details_plan, latency_history, plan_fields
 from genesys_export.sinks import audit_path_for
 from genesys_export.sinks.deferred import DeferredSink
 from genesys_export.sinks.preflight import find_destination
@@ -43,6 +51,32 @@ def plan_for_config(config: SyncConfig, *, now: datetime | None = None) -> list[
             )
             for name, ds in config.datasets.items()
         ]
+
+
+def plan_details_export(
+    exporter: Exporter, kind: str, interval: str | Interval, dest: str = DEFAULT_DEST
+) -> DatasetPlan:
+    """The request plan `exporter.export_conversations/users(interval, dest=dest)` would
+    follow, asked of Genesys without changing anything there."""
+    endpoint = CONVERSATION_DETAILS if kind == "conversations" else USER_DETAILS
+    window = parse_interval(interval) if isinstance(interval, str) else interval
+    audit = exporter.audit_path or audit_path_for(dest)
+    with exporter.api() as api:
+        availability = data_availability(api, endpoint)
+        limits = read_limits(api)
+        clipped = window.clip(availability)
+        pieces = clipped.split(exporter.settings.chunk) if clipped else []
+        latency = latency_history(audit, endpoint.export_kind)
+        plan = details_plan(api, limits, endpoint, pieces, latency, fixed=2)
+    return DatasetPlan(
+        kind,
+        kind,
+        clipped,
+        len(plan.jobs),
+        plan.requests,
+        plan.seconds,
+        plan_fields(plan),
+    )
 
 
 def plan_for_export(
@@ -81,6 +115,7 @@ def plan_rows(plans: list[DatasetPlan]) -> list[dict[str, Any]]:
             "chunks": p.chunks,
             "requests": p.requests,
             "seconds": round(p.seconds, 1),
+            **({"plan": p.details} if p.details else {}),
         }
         for p in plans
     ]

@@ -82,13 +82,25 @@ def render_plan(plans: list[DatasetPlan], console: Console | None = None) -> Non
         for p in plans
     ]
     headers = ("dataset", "kind", "interval", "jobs", "requests", "time")
+    asked = any(p.details for p in plans)
+    out = console or Console()
     show(
-        console or Console(),
-        "plan (estimates; nothing was called)",
+        out,
+        "plan (estimates; read-only requests)" if asked else "plan (estimates; nothing was called)",
         headers,
         rows,
         right=("jobs", "requests", "time"),
     )
+    for p in plans:
+        if p.details:
+            d, lat = p.details, p.details["latency"]
+            days = "/".join(f"{x:g}" for x in d["job_days"])
+            out.print(
+                f"{p.name}: {d['jobs']} job(s) of {days} day(s), {d['concurrency']} at once; "
+                f"bound by {d['binds']}; job latency {lat['base_s']:g} s + "
+                f"{lat['per_day_s']:g} s/day ({lat['source']})"
+                + ("" if d["counts_known"] else "; conversation counts unknown")
+            )
 
 
 def render_status(rows: list[dict[str, Any]], console: Console | None = None) -> None:

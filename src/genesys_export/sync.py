@@ -315,9 +315,10 @@ class DatasetPlan:
     name: str
     kind: str
     interval: Interval | None
-    chunks: int
+    chunks: int  # jobs (details), queries or exports
     requests: int
     seconds: float
+    details: dict[str, Any] | None = None  # a details export's request plan (plan_fields)
 
 
 def plan_dataset(

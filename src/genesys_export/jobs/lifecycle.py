@@ -1,10 +1,8 @@
 """Async analytics jobs: submit -> wait -> page through results -> delete.
 
 Shared by conversation details and user details jobs (same five endpoints under a
-different base path). Polling is not retrying: `wait_for_job` is an explicit loop over
-JobState with backoff, jitter and a deadline on the API's injected clock, ending in
-JobTimedOut rather than a silent give-up. A FAILED job is resubmitted a bounded number of
-times; results that EXPIRE are fetched again by a new job.
+different base path); waiting is `polling.wait_for_job`. A FAILED job is resubmitted a
+bounded number of times; results that EXPIRE are fetched again by a new job.
 """
 
 from __future__ import annotations
@@ -13,14 +11,10 @@ import hashlib
 import json
 import logging
 import random
-import statistics
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from genesys_export.capture import RawCapture, capturing, saving
@@ -30,30 +24,18 @@ from genesys_export.errors import (
     GenesysExportError,
     JobExpired,
     JobFailed,
-    JobTimedOut,
 )
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import parse_interval
 from genesys_export.jobs.limits import JobSlots
+from genesys_export.jobs.polling import JobState, server_latency, wait_for_job
+from genesys_export.jobs.polling import Polling as Polling  # where callers have found it
 from genesys_export.pagination import iter_pages
 from genesys_export.transform.tables import RunContext
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")
-
-
-class JobState(StrEnum):
-    QUEUED = "QUEUED"
-    PENDING = "PENDING"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    FULFILLED = "FULFILLED"
-    EXPIRED = "EXPIRED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.PENDING)
 
 
 @dataclass(frozen=True)
@@ -74,53 +56,6 @@ CONVERSATION_DETAILS = JobEndpoint(
 USER_DETAILS = JobEndpoint(ExportKind.USER_DETAILS, "/api/v2/analytics/users/details/jobs")
 
 
-class JobLatency:
-    """How long this run's jobs took on the server (completionDate - submissionDate).
-
-    Every status poll costs a request from the org's budget. Once a few jobs of a run have
-    finished, the first poll of the next one waits about as long as they took, so a job
-    usually costs one status request instead of a ladder of early ones.
-    """
-
-    def __init__(self) -> None:
-        self._samples: deque[float] = deque(maxlen=16)
-        self._lock = threading.Lock()
-
-    def observe(self, status: dict[str, Any]) -> None:
-        seconds = server_latency(status)
-        if seconds is None:
-            return
-        with self._lock:
-            self._samples.append(seconds)
-
-    def expected(self) -> float | None:
-        with self._lock:
-            return statistics.median(self._samples) if self._samples else None
-
-
-def _instant(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-@dataclass(frozen=True)
-class Polling:
-    """How often to ask a job how it is doing: backoff with jitter, learning as it goes."""
-
-    first: float = 0.25
-    factor: float = 1.4
-    cap: float = 10.0
-    jitter: float = 0.2  # +- fraction of each wait
-    deadline: float = 3600.0
-    latency: JobLatency = field(default_factory=JobLatency, compare=False)
-
-    def first_wait(self, rng: random.Random) -> float:
-        """Just after the run's typical job latency, else the start of the backoff ladder."""
-        expected = self.latency.expected()
-        if expected is None or expected < self.first:
-            return self.first * (1 + rng.uniform(-self.jitter, self.jitter))
-        return expected * rng.uniform(1.05, 1.12)
-
-
 def body_hash(body: Any) -> str:
     """sha256 of the canonical JSON of a request body, for the audit trail."""
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -138,53 +73,6 @@ def submit_job(api: Api, endpoint: JobEndpoint, body: dict[str, Any], events: Ev
         correlation_id=response.headers.get("ININ-Correlation-Id"),
     )
     return job_id
-
-
-def wait_for_job(
-    api: Api,
-    endpoint: JobEndpoint,
-    job_id: str,
-    *,
-    polling: Polling,
-    events: Events,
-    rng: random.Random,
-    turn: Callable[[], None] = lambda: None,
-) -> dict[str, Any]:
-    """Poll until the job is terminal; FULFILLED returns its status, others raise.
-
-    The first poll waits for the job's `turn` too (see `stream_job`).
-    """
-    started = api.clock()
-    api.sleep(polling.first_wait(rng))
-    turn()
-    wait, state = polling.first, None
-    while True:
-        status: dict[str, Any] = api.get_json(f"{endpoint.base}/{job_id}")
-        new_state = JobState(status.get("state", "PENDING"))
-        if new_state != state:
-            state = new_state
-            log.info("job %s is %s", job_id, state)
-            events(AuditEvent.JOB_STATE, job_id=job_id, state=str(state))
-        if state is JobState.FULFILLED:
-            polling.latency.observe(status)
-            return status
-        if state.is_terminal:
-            _raise_for_state(state, job_id, status)
-        if api.clock() - started + wait > polling.deadline:
-            raise JobTimedOut(
-                f"not finished after {polling.deadline:.0f} s (last state {state}); "
-                "raise the poll deadline or use smaller chunks",
-                job_id=job_id,
-            )
-        api.sleep(wait * (1 + rng.uniform(-polling.jitter, polling.jitter)))
-        wait = min(polling.cap, wait * polling.factor)
-
-
-def _raise_for_state(state: JobState, job_id: str, status: dict[str, Any]) -> None:
-    if state is JobState.EXPIRED:
-        raise JobExpired("results expired before they were read", job_id=job_id)
-    message = status.get("errorMessage") or f"job ended {state}"
-    raise JobFailed(f"ended {state}: {message}", job_id=job_id, server_message=message)
 
 
 def iter_results(
@@ -319,7 +207,14 @@ def stream_job(
                     raw, endpoint.export_kind, job_id, body, ext="json", keep=_any(handed)
                 ) as kept:
                     status = wait_for_job(
-                        api, endpoint, job_id, polling=polling, events=events, rng=rng, turn=turn
+                        api,
+                        f"{endpoint.base}/{job_id}",
+                        job_id,
+                        polling=polling,
+                        events=events,
+                        rng=rng,
+                        days=_days(body),
+                        turn=turn,
                     )
                     for page in iter_results(
                         api,
@@ -359,16 +254,6 @@ def stream_job(
 
 def _any(count: list[int]) -> Callable[[], bool]:
     return lambda: count[0] > 0
-
-
-def server_latency(status: dict[str, Any]) -> float | None:
-    """Seconds from the job's submission to its completion, as the server tells them."""
-    try:
-        start = _instant(status["submissionDate"])
-        end = _instant(status["completionDate"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return round(max(0.0, (end - start).total_seconds()), 3)
 
 
 def _days(body: dict[str, Any]) -> float:
