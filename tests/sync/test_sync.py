@@ -113,11 +113,11 @@ def sync(
     )
 
 
-def snapshot(uri: str) -> dict[str, pa.Table]:
+def snapshot(uri: str, tables: tuple[str, ...] = TABLES) -> dict[str, pa.Table]:
     """Every table's data columns, sorted by key, for exact comparison."""
     out = {}
     with open_sink(uri, lock=False) as sink:
-        for name in TABLES:
+        for name in tables:
             table = sink.read_table(name)
             table = table.drop_columns([c for c in RUN_COLUMNS if c in table.column_names])
             keys = SPECS[name].key
