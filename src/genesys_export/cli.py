@@ -368,24 +368,10 @@ def plan_export(
 
     Example: genesys-export plan export conversations --interval 2024-05-01/2024-06-01
     """
-    from genesys_export.config import DEFAULT_DEST, Settings
-    from genesys_export.errors import ConfigError
-    from genesys_export.exporter import Exporter
-    from genesys_export.planning import plan_details_export, plan_for_export, plan_rows
+    from genesys_export.planning import plan_export_command, plan_rows
     from genesys_export.render import render_plan
 
-    plan = None
-    if kind in ("conversations", "users"):
-        try:
-            settings = Settings.from_env().with_options(
-                concurrency=concurrency, budget_per_minute=budget_per_minute
-            )
-        except ConfigError:
-            settings = None  # no credentials: the offline estimate
-        if settings is not None:
-            plan = plan_details_export(Exporter(settings), kind, interval, dest or DEFAULT_DEST)
-    if plan is None:
-        plan = plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)
+    plan = plan_export_command(kind, interval, granularity, concurrency, budget_per_minute, dest)
     if as_json:
         click.echo(json.dumps(plan_rows([plan]), indent=2))
     else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genesys_export.audit import read_events
-from genesys_export.config import DEFAULT_DEST
+from genesys_export.config import DEFAULT_DEST, Settings
 from genesys_export.datasets import (
     AggregatesDataset,
     ConversationsDataset,
@@ -24,6 +24,7 @@ from genesys_export.datasets import (
     SyncConfig,
     UsersDataset,
 )
+from genesys_export.errors import ConfigError
 from genesys_export.exporter import Exporter
 from genesys_export.intervals import Interval, parse_duration, parse_interval
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, data_availability
@@ -77,6 +78,27 @@ def plan_details_export(
         plan.seconds,
         plan_fields(plan),
     )
+
+
+def plan_export_command(
+    kind: str,
+    interval: str,
+    granularity: str,
+    concurrency: int,
+    budget_per_minute: int,
+    dest: str | None,
+) -> DatasetPlan:
+    """`plan export`: details asked of Genesys when credentials are set, else offline."""
+    if kind in ("conversations", "users"):
+        try:
+            settings = Settings.from_env().with_options(
+                concurrency=concurrency, budget_per_minute=budget_per_minute
+            )
+        except ConfigError:
+            settings = None  # no credentials: the offline estimate
+        if settings is not None:
+            return plan_details_export(Exporter(settings), kind, interval, dest or DEFAULT_DEST)
+    return plan_for_export(kind, interval, granularity, concurrency, budget_per_minute)
 
 
 def plan_for_export(
