@@ -85,6 +85,8 @@ class Simulator:
       client_id, client_secret, token_ttl  the one OAuth client and its tokens' lifetime (s);
       budget_per_minute                    requests per token per minute before 429;
       job_latency, export_latency          seconds from submit to FULFILLED / COMPLETED;
+      job_latency_per_day                  seconds a details job takes on top of job_latency
+                                           per day of its interval (fractional days);
       data_availability                    the watermark (aware UTC datetime); default
                                            `default_data_availability()` at construction;
       faults                               a FaultPlan or its text (see `faults.py`);
@@ -111,6 +113,7 @@ class Simulator:
         token_ttl: int = 86400,
         budget_per_minute: int = 300,
         job_latency: float = 2.0,
+        job_latency_per_day: float = 0.0,
         export_latency: float = 1.0,
         data_availability: datetime | None = None,
         faults: FaultPlan | str | None = None,
@@ -129,7 +132,8 @@ class Simulator:
         job_submits_per_second: int = 10,
         cached_days: int = 8,
     ) -> None:
-        if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
+        latencies = (job_latency, job_latency_per_day, export_latency)
+        if token_ttl <= 0 or page_size_max < 1 or min(latencies) < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
         self.seed = seed
         # The org's own reporting-export settings, which win over a request's (see exports).
@@ -158,6 +162,7 @@ class Simulator:
             max_job_interval_days,
             max_concurrent_jobs,
             job_submits_per_second,
+            job_latency_per_day,
         )
         self.max_jobs_running = 0  # the most details jobs running at once, so far
         self.export_latency = export_latency
