@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 
 from genesys_export.simulator import RunningSimulator, Simulator, serve
+from genesys_export.simulator.jobs import JobKind
 
 CONTRACT_DIR = Path(__file__).resolve().parents[3] / "shared" / "genesys-api"
 # A fixed watermark: 2024-05-03 12:00 UTC, so tests never depend on today's date.
@@ -84,7 +85,8 @@ class Harness:
 
     def fulfilled(self, interval: str = DAY1, kind: str = "conversations", **body: Any) -> str:
         job_id = self.submit(interval, kind, **body)
-        self.clock.advance(self.sim.job_config.latency + 0.01)
+        latency = self.sim.job_config.latency_of(JobKind(kind), {"interval": interval})
+        self.clock.advance(latency + 0.01)
         return job_id
 
     def pages(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,3 +173,114 @@ def test_aggregates_job_pages_the_same_results(harness: Any, contract: Any) -> N
         bad = h.api("POST", JOBS, json={**query, "metrics": ["nBogus"]})
         assert bad.status_code == 400 and "nBogus" in bad.json()["message"]
         assert h.api("DELETE", f"{JOBS}/{job_id}").status_code == 204
+
+
+WEEK = "2024-04-27T00:00:00.000Z/2024-05-04T00:00:00.000Z"
+WEEK_START, WEEK_END = datetime(2024, 4, 27, tzinfo=UTC), datetime(2024, 5, 4, tzinfo=UTC)
+
+
+def _started_in_week(h: Any) -> list[dict[str, Any]]:
+    """The dataset's conversations whose conversationStart is inside WEEK."""
+    return [
+        c
+        for c in h.sim.dataset.conversations(WEEK_START, WEEK_END)
+        if "2024-04-27" <= c["conversationStart"] < "2024-05-04"
+    ]
+
+
+def test_n_conversations_per_day_is_the_conversations_started_that_day(
+    harness: Any, contract: Any
+) -> None:
+    """The volume probe (P1D, nConversations, no groupBy) counts each conversation once, on
+    the UTC day of its conversationStart, up to the watermark; the week's total is what a
+    details job over the week returns with conversationStart inside the week."""
+    with harness() as h:
+        query = {"interval": WEEK, "granularity": "P1D", "metrics": ["nConversations"]}
+        response = h.api("POST", AGGREGATES, json=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        contract.validate(
+            "conversation-aggregates.json", "ConversationAggregateQueryResponse", body
+        )
+        [result] = body["results"]
+        assert result["group"] == {}
+        served = {}
+        for bucket in result["data"]:
+            [metric] = bucket["metrics"]
+            assert metric["metric"] == "nConversations" and set(metric["stats"]) == {"count"}
+            served[bucket["interval"][:10]] = metric["stats"]["count"]
+        expected = Counter(c["conversationStart"][:10] for c in _started_in_week(h))
+        assert served == dict(expected)
+        # Seven days, the last cut at the watermark (2024-05-03 12:00): its count is lower.
+        assert sorted(served) == [f"2024-04-{d}" for d in (27, 28, 29, 30)] + [
+            f"2024-05-0{d}" for d in (1, 2, 3)
+        ]
+        assert 0 < served["2024-05-03"] < served["2024-05-02"]
+
+        job_id = h.fulfilled(WEEK)
+        details = [c for page in h.pages(job_id, page_size=1000) for c in page["conversations"]]
+        inside = [c for c in details if "2024-04-27" <= c["conversationStart"] < "2024-05-04"]
+        assert len(details) > len(inside)  # some started the day before and ran past midnight
+        assert sum(served.values()) == len(inside)
+
+
+def test_n_conversations_groups_and_filters_by_the_first_session(harness: Any) -> None:
+    """With groupBy and filter, a conversation counts in the group of its first session
+    (first participant's first session), and the async job serves the same answer."""
+    with harness() as h:
+        query = {
+            "interval": WEEK,
+            "granularity": "P7D",
+            "groupBy": ["mediaType"],
+            "metrics": ["nConversations", "nOffered"],
+        }
+        body = h.api("POST", AGGREGATES, json=query).json()
+        served = {
+            r["group"]["mediaType"]: m["stats"]["count"]
+            for r in body["results"]
+            for d in r["data"]
+            for m in d["metrics"]
+            if m["metric"] == "nConversations"
+        }
+        first_media = Counter(
+            c["participants"][0]["sessions"][0]["mediaType"] for c in _started_in_week(h)
+        )
+        assert served == dict(first_media)
+        voice_only = {
+            **query,
+            "filter": {"type": "and", "predicates": [{"dimension": "mediaType", "value": "voice"}]},
+        }
+        voice = h.api("POST", AGGREGATES, json=voice_only).json()["results"]
+        assert [r["group"] for r in voice] == [{"mediaType": "voice"}]
+        counts = {m["metric"]: m["stats"]["count"] for m in voice[0]["data"][0]["metrics"]}
+        assert counts["nConversations"] == first_media["voice"]
+
+        job = h.api("POST", JOBS, json=query).json()["jobId"]
+        h.clock.advance(h.sim.job_config.latency)
+        assert h.api("GET", f"{JOBS}/{job}/results").json()["results"] == body["results"]
+
+
+def test_n_conversations_obeys_the_answer_limits(harness: Any) -> None:
+    """Too many buckets or cells refuse nConversations queries like any other."""
+    with harness(max_aggregate_buckets=100, max_aggregate_cells=50) as h:
+        too_fine = {"interval": WEEK, "granularity": "PT1H", "metrics": ["nConversations"]}
+        refused = h.api("POST", AGGREGATES, json=too_fine)
+        assert refused.status_code == 400 and "buckets" in refused.json()["message"]
+        too_big = {**too_fine, "granularity": "PT6H", "groupBy": ["conversationId"]}
+        refused = h.api("POST", AGGREGATES, json=too_big)
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "response.entity.too.large"
+
+
+def test_published_max_interval_is_the_one_enforced(harness: Any) -> None:
+    """details.job.max.interval.days follows max_job_interval_days, and a details job
+    longer than it is refused."""
+    with harness(max_job_interval_days=5) as h:
+        body = h.api("GET", f"{LIMITS}/analytics").json()
+        values = {e["key"]: e["value"] for e in body["entities"]}
+        assert values["details.job.max.interval.days"] == 5
+        six_days = "2024-04-27T00:00:00.000Z/2024-05-03T00:00:00.000Z"
+        refused = h.api(
+            "POST", "/api/v2/analytics/conversations/details/jobs", json={"interval": six_days}
+        )
+        assert refused.status_code == 400 and "5 days" in refused.json()["message"]

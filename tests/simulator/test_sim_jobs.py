@@ -14,6 +14,7 @@ from tests.simulator.conftest import (
     USER_JOBS,
 )
 
+AGGREGATE_JOBS = "/api/v2/analytics/conversations/aggregates/jobs"
 D1, D2, D3 = (datetime(2024, 5, day, tzinfo=UTC) for day in (1, 2, 3))
 
 
@@ -259,3 +260,43 @@ def test_stats_count_routes_and_delete_has_no_body(harness: Any) -> None:
         assert routes[f"GET {CONVERSATION_JOBS}/{{jobId}}/results"] == len(pages) > 1
         assert routes[f"DELETE {CONVERSATION_JOBS}/{{jobId}}"] == 1
         assert routes["POST /oauth/token"] == 1
+
+
+def test_details_job_latency_grows_with_its_interval(harness: Any) -> None:
+    """job_latency + job_latency_per_day * days: a 3-day job takes 7 s, a 12-hour job 2 s
+    (both conversation and user details), completionDate agrees, aggregates jobs take
+    job_latency."""
+    three_days = "2024-05-01T00:00:00.000Z/2024-05-04T00:00:00.000Z"
+    half_day = "2024-05-01T00:00:00.000Z/2024-05-01T12:00:00.000Z"
+    with harness(job_latency=1.0, job_latency_per_day=2.0) as h:
+        submitted = h.clock.now
+        long_job, short_job = h.submit(three_days), h.submit(half_day, kind="users")
+        body = {"interval": three_days, "metrics": ["nOffered"]}
+        aggregates = h.api("POST", AGGREGATE_JOBS, json=body).json()["jobId"]
+
+        def states(at: float) -> tuple[str, str, str]:
+            h.clock.now = submitted + at
+            return (
+                _state(h, long_job)["state"],
+                _state(h, short_job, USER_JOBS)["state"],
+                _state(h, aggregates, AGGREGATE_JOBS)["state"],
+            )
+
+        assert states(0.1) == ("QUEUED", "QUEUED", "QUEUED")
+        assert states(1.0) == ("QUEUED", "PENDING", "FULFILLED")
+        assert states(1.9) == ("PENDING", "PENDING", "FULFILLED")
+        assert states(2.0) == ("PENDING", "FULFILLED", "FULFILLED")
+        assert states(6.9) == ("PENDING", "FULFILLED", "FULFILLED")
+        assert states(7.0) == ("FULFILLED", "FULFILLED", "FULFILLED")
+        for job_id, path, seconds in (
+            (long_job, CONVERSATION_JOBS, 7.0),
+            (short_job, USER_JOBS, 2.0),
+        ):
+            status = _state(h, job_id, path)
+            taken = _instant(status["completionDate"]) - _instant(status["submissionDate"])
+            assert taken.total_seconds() == seconds
+        assert h.pages(h.fulfilled(three_days), page_size=1000)[0]["conversations"]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")

@@ -6,6 +6,12 @@ data-availability cut), so a client can reconcile the two:
 * every session metric named in `metrics` whose `emitDate` falls in the interval is
   counted in the granularity bucket holding its emitDate (buckets start at the interval
   start and step by `granularity`; calendar units step in `timeZone`, §5.1);
+* `nConversations` counts each conversation once (value 1), in the bucket holding its
+  conversationStart when that is inside the interval, grouped and filtered as its first
+  visible session (the first participant's first session) is; so with
+  `granularity: P1D` and no groupBy it gives conversations started per day, the same
+  conversations a details job over the interval returns with conversationStart inside
+  it (a `drop_conversations` fault leaves them in here, as for every metric);
 * groups are the values of the `groupBy` dimensions for the session, taken from the
   session, its participant, its conversation, or the first of its segments that has one
   (queueId, wrapUpCode, requestedRoutingSkillId...). A dimension without a value is left
@@ -43,6 +49,7 @@ from genesys_export.simulator.render import ConversationRecord
 from genesys_export.simulator.vocabulary import AGGREGATE_DIMENSIONS, AGGREGATE_METRICS
 
 Json = dict[str, Any]
+CONVERSATIONS_METRIC = "nConversations"
 
 
 @dataclass(frozen=True)
@@ -191,30 +198,46 @@ def compute(plan: AggregatePlan, records: Iterable[ConversationRecord], max_cell
     """The ConversationAggregateQueryResponse of a validated plan over these records."""
     cells: Cells = {}
     wanted = frozenset(plan.metrics)
+    conversations = CONVERSATIONS_METRIC in wanted
     for record in records:
+        if conversations and plan.start_ms <= record.start_ms < plan.end_ms:
+            first = record.sessions[0].dims if record.sessions else {}
+            started = ((record.start_ms, CONVERSATIONS_METRIC, 1),)
+            _add(cells, plan, _lookup(first, record.dims), started)
         for session in record.sessions:
-            facts = [
+            facts = tuple(
                 fact
                 for fact in session.metrics
                 if fact[1] in wanted and plan.start_ms <= fact[0] < plan.end_ms
-            ]
-            if not facts:
-                continue
-
-            def lookup(
-                dimension: str,
-                own: dict[str, str] = session.dims,
-                conversation: dict[str, str] = record.dims,
-            ) -> str | None:
-                return own.get(dimension) or conversation.get(dimension)
-
-            if not filters.matches(plan.filter, lookup):
-                continue
-            by_bucket = cells.setdefault(tuple(lookup(d) for d in plan.group_by), {})
-            for emit, name, value in facts:
-                bucket = bisect_right(plan.bounds, emit) - 1
-                by_bucket.setdefault(bucket, {}).setdefault(name, _Stats()).add(value)
+            )
+            if facts:
+                _add(cells, plan, _lookup(session.dims, record.dims), facts)
     return _response(plan, cells, max_cells)
+
+
+def _lookup(own: dict[str, str], conversation: dict[str, str]) -> filters.Lookup:
+    """A dimension's value for a session: its own, else its conversation's."""
+
+    def lookup(dimension: str) -> str | None:
+        return own.get(dimension) or conversation.get(dimension)
+
+    return lookup
+
+
+def _add(
+    cells: Cells,
+    plan: AggregatePlan,
+    lookup: filters.Lookup,
+    facts: tuple[tuple[int, str, int], ...],
+) -> None:
+    """Count facts `(emit_ms, metric, value)` in their group and bucket, if the filter
+    lets the session (`lookup`) through."""
+    if not filters.matches(plan.filter, lookup):
+        return
+    by_bucket = cells.setdefault(tuple(lookup(d) for d in plan.group_by), {})
+    for emit, name, value in facts:
+        bucket = bisect_right(plan.bounds, emit) - 1
+        by_bucket.setdefault(bucket, {}).setdefault(name, _Stats()).add(value)
 
 
 def _response(plan: AggregatePlan, cells: Cells, max_cells: int) -> Json:

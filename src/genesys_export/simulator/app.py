@@ -85,6 +85,8 @@ class Simulator:
       client_id, client_secret, token_ttl  the one OAuth client and its tokens' lifetime (s);
       budget_per_minute                    requests per token per minute before 429;
       job_latency, export_latency          seconds from submit to FULFILLED / COMPLETED;
+      job_latency_per_day                  seconds a details job takes on top of job_latency
+                                           per day of its interval (fractional days);
       data_availability                    the watermark (aware UTC datetime); default
                                            `default_data_availability()` at construction;
       faults                               a FaultPlan or its text (see `faults.py`);
@@ -95,9 +97,14 @@ class Simulator:
       max_job_interval_days                the longest details-job interval;
       job_retention                        seconds until a job EXPIRES;
       seeded_exports                       older exports pre-listed for other users;
-      cached_days                          days of generated conversations kept.
-    Read back: `requests`, `stats`, `dataset`, `faults`, `job_config`, `budget_per_minute`,
-    and once served `api_url`, `login_url`, `storage_url`.
+      cached_days                          days of rendered conversations kept (least
+                                           recently used out; default: the days one
+                                           longest details job reads, max_job_interval_days
+                                           + 1; about 50 MB a day at 6,452 a day).
+    `prerender(start, end)` renders a details job's conversations ahead of its requests.
+    Read back: `requests`, `stats` (`busy_seconds`: the simulator's own time), `dataset`,
+    `faults`, `job_config`, `budget_per_minute`, and once served `api_url`, `login_url`,
+    `storage_url`.
     """
 
     def __init__(
@@ -111,6 +118,7 @@ class Simulator:
         token_ttl: int = 86400,
         budget_per_minute: int = 300,
         job_latency: float = 2.0,
+        job_latency_per_day: float = 0.0,
         export_latency: float = 1.0,
         data_availability: datetime | None = None,
         faults: FaultPlan | str | None = None,
@@ -127,9 +135,10 @@ class Simulator:
         reference_page_size_max: int = 500,
         max_concurrent_jobs: int = 10,
         job_submits_per_second: int = 10,
-        cached_days: int = 8,
+        cached_days: int | None = None,
     ) -> None:
-        if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
+        latencies = (job_latency, job_latency_per_day, export_latency)
+        if token_ttl <= 0 or page_size_max < 1 or min(latencies) < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
         self.seed = seed
         # The org's own reporting-export settings, which win over a request's (see exports).
@@ -147,7 +156,7 @@ class Simulator:
             report_rows=report_rows,
             max_aggregate_buckets=max_aggregate_buckets,
             max_aggregate_cells=max_aggregate_cells,
-            cached_days=cached_days,
+            cached_days=max_job_interval_days + 1 if cached_days is None else cached_days,
         )
         # The reference listings (queues, users, ...): tests rename, delete and add in it.
         self.directory = Directory.of(self.dataset.org, seed, page_size_max=reference_page_size_max)
@@ -158,6 +167,7 @@ class Simulator:
             max_job_interval_days,
             max_concurrent_jobs,
             job_submits_per_second,
+            job_latency_per_day,
         )
         self.max_jobs_running = 0  # the most details jobs running at once, so far
         self.export_latency = export_latency
@@ -197,6 +207,13 @@ class Simulator:
                 windows=self._limiter.max_in_window,
             )
 
+    def prerender(self, start: datetime, end: datetime) -> int:
+        """Generate and render now, and keep for the simulator's life, every conversation a
+        details job over [start, end) (aware datetimes) can return, so that a benchmark
+        leaves rendering out of its timed part; jobs then serve the same bytes. Returns how
+        many conversations are kept (see `Dataset.prerender`)."""
+        return self.dataset.prerender(to_ms(start), to_ms(end))
+
     def wall_ms(self, clock_time: float) -> int:
         """Epoch milliseconds on the wire for a simulator clock time."""
         return self._wall_origin_ms + round((clock_time - self._clock_origin) * 1000)
@@ -213,19 +230,21 @@ class Simulator:
 
     def handle(self, request: HttpRequest) -> Reply:
         """Answer one request to the API/login host."""
+        started = time.perf_counter()
         now = self.clock()
         correlation_id = new_correlation_id()
         route, reply = self._answer(request, now, correlation_id)
         if not reply.drop:
             reply = reply.with_headers(("ININ-Correlation-Id", correlation_id))
-        self._record(request, now, reply, route)
+        self._record(request, now, reply, route, started)
         return reply
 
     def handle_storage(self, request: HttpRequest) -> Reply:
         """Answer one request to the pre-signed download host."""
+        started = time.perf_counter()
         now = self.clock()
         reply = self._handlers.storage(request, now)
-        self._record(request, now, reply, f"{request.method} /exports/{{key}}")
+        self._record(request, now, reply, f"{request.method} /exports/{{key}}", started)
         return reply
 
     def _answer(self, request: HttpRequest, now: float, correlation_id: str) -> tuple[str, Reply]:
@@ -312,7 +331,9 @@ class Simulator:
         )
         return error_reply(problem, correlation_id).with_headers(("Retry-After", str(retry_after)))
 
-    def _record(self, request: HttpRequest, now: float, reply: Reply, route: str) -> None:
+    def _record(
+        self, request: HttpRequest, now: float, reply: Reply, route: str, started: float
+    ) -> None:
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -324,7 +345,7 @@ class Simulator:
             body=request.body,
         )
         with self._lock:
-            self._recorder.record(recorded, route)
+            self._recorder.record(recorded, route, time.perf_counter() - started)
 
     # -- helpers for handlers ------------------------------------------------------------
 

@@ -116,7 +116,8 @@ class Handlers:
                 kind=kind,
                 query=query,
                 submitted=call.now,
-                latency=self.sim.job_config.latency + (slow.seconds if slow else 0.0),
+                latency=self.sim.job_config.latency_of(kind, query)
+                + (slow.seconds if slow else 0.0),
                 fails=fails,
                 expires_on_read=expires,
                 drop=dropped,

@@ -1,8 +1,11 @@
 """Async jobs: `/api/v2/analytics/{conversations,users}/details/jobs` (§3, §4) and
 `/api/v2/analytics/conversations/aggregates/jobs` (§5.1).
 
-Lifecycle (transitions UNVERIFIED, §3.3): QUEUED for the first fifth of `job_latency`,
-then PENDING, then FULFILLED (or FAILED under a `fail_job` fault). DELETE makes a job
+Lifecycle (transitions UNVERIFIED, §3.3): QUEUED for the first fifth of the job's latency,
+then PENDING, then FULFILLED (or FAILED under a `fail_job` fault). A details or user
+details job's latency is `job_latency + job_latency_per_day * days` (its interval's length
+in days, fractional), so longer intervals take longer, as on the real API; an aggregates
+job's is `job_latency`. `completionDate` is submission plus that latency. DELETE makes a job
 CANCELLED. A job EXPIRED `job_retention` seconds after submission (the retention is
 UNVERIFIED; 24 h here), or under an `expire` fault the first time its results are asked
 for. Errors on `/results` (codes UNVERIFIED): 400 `bad.request` while the job is not
@@ -140,6 +143,15 @@ class JobConfig:
     max_interval_days: int
     max_concurrent: int = 10  # details jobs running at once, per org
     submits_per_second: int = 10  # details job submissions per second, per org
+    latency_per_day: float = 0.0  # added to a details job's latency per day of interval
+
+    def latency_of(self, kind: JobKind, query: Json) -> float:
+        """Seconds from submission to FULFILLED of a job of `kind` over a validated query
+        (before any slow_jobs fault): details jobs grow with their interval."""
+        if not kind.is_details or not self.latency_per_day:
+            return self.latency
+        start, end = parse_interval(query["interval"])
+        return self.latency + self.latency_per_day * (end - start).total_seconds() / 86_400
 
 
 def validate_query(kind: JobKind, body: Any, max_days: int, dataset: Dataset) -> Json:

@@ -31,6 +31,13 @@ class SimulatorStats:
     `max_requests_per_minute` is the most API requests one access token made in any
     sliding 60 s window (refused ones included), over all tokens;
     `max_requests_per_minute_by_token` has it per token.
+
+    `busy_seconds` is the simulator's own time: the sum over requests (API, login and
+    storage hosts) of the time.perf_counter seconds from the start of `Simulator.handle`
+    / `handle_storage` to the request being recorded, i.e. gate, handler and answer
+    building, but not HTTP parsing or socket writes (the simulator never sleeps, so
+    none is excluded). Requests handled at once on several threads each count in full,
+    so it may exceed wall time; `prerender` is outside it.
     """
 
     requests_total: int = 0
@@ -49,6 +56,7 @@ class SimulatorStats:
     faults_injected: dict[str, int] = field(default_factory=dict)
     max_requests_per_minute: int = 0
     max_requests_per_minute_by_token: dict[str, int] = field(default_factory=dict)
+    busy_seconds: float = 0.0
 
 
 class Recorder:
@@ -59,10 +67,12 @@ class Recorder:
         self.by_path: dict[str, int] = {}
         self.by_route: dict[str, int] = {}
         self.counters: dict[str, int] = {}
+        self.busy_seconds = 0.0
 
-    def record(self, request: RecordedRequest, route: str) -> None:
-        """Keep a request and count it."""
+    def record(self, request: RecordedRequest, route: str, busy: float = 0.0) -> None:
+        """Keep a request, count it, and add the `busy` seconds spent answering it."""
         self.requests.append(request)
+        self.busy_seconds += busy
         self.by_path[request.path] = self.by_path.get(request.path, 0) + 1
         self.by_route[route] = self.by_route.get(route, 0) + 1
         if request.status == 429:
@@ -90,5 +100,6 @@ class Recorder:
             faults_injected=dict(faults),
             max_requests_per_minute=max(windows.values(), default=0),
             max_requests_per_minute_by_token=dict(windows),
+            busy_seconds=self.busy_seconds,
             **self.counters,
         )
