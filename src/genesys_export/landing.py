@@ -137,6 +137,7 @@ def land_details(
         landing.write(endpoint.export_kind, settled),
         concurrency=plan.concurrency,
         stop=landing.api.stop,
+        in_turn=plan.gated,
     )
     return {
         "interval": clipped.iso() if clipped else None,

@@ -134,13 +134,15 @@ def run_streams(
     *,
     concurrency: int,
     stop: Callable[[], None] = lambda: None,
+    in_turn: bool = True,
 ) -> None:
     """Like `run_chunks`, for items that each yield several chunks (a long job's days).
 
     Workers run items concurrently; each chunk an item yields is written as soon as every
     chunk before it is, so the checkpoint advances in order while later items wait on
     disk. `produce(item, turn)` may call `turn()` to wait until the items before it have
-    yielded their last chunk (a job waiting behind others need not poll meanwhile).
+    yielded their last chunk (a job waiting behind others need not poll meanwhile); with
+    `in_turn` False, `turn()` returns at once.
     """
     in_flight = max(1, 2 * concurrency)
     turns = [threading.Event() for _ in items]
@@ -150,7 +152,7 @@ def run_streams(
 
         def work(index: int, item: T, out: queue.SimpleQueue[ChunkResult | None]) -> None:
             def turn() -> None:
-                if index:
+                if index and in_turn:
                     _wait(turns[index - 1])
 
             try:

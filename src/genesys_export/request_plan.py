@@ -121,6 +121,12 @@ class DetailsPlan:
     volume_known: bool
 
     @property
+    def gated(self) -> bool:
+        """Jobs are polled in turn (see jobs.lifecycle.stream_job) when the budget binds;
+        when latency binds, each is polled and read as soon as it is done."""
+        return self.binds == "request budget"
+
+    @property
     def pieces(self) -> int:
         return sum(len(job.pieces) for job in self.jobs)
 
@@ -153,7 +159,10 @@ def plan_details(
         if any(job.interval.length > capacity.max_job_interval for job in jobs):
             continue
         loads = [sum(volumes[a:b]) if volumes is not None else None for a, b in groups]
-        candidates.append(_estimate(jobs, loads, capacity, latency, fixed_requests, volumes))
+        plan = _estimate(jobs, loads, capacity, latency, fixed_requests, volumes, gated=True)
+        if not plan.gated:  # latency binds: every job is polled and read when it is done
+            plan = _estimate(jobs, loads, capacity, latency, fixed_requests, volumes, gated=False)
+        candidates.append(plan)
     fastest = min(c.seconds for c in candidates)
     near = [c for c in candidates if c.seconds <= fastest * NEAR_FASTEST]
     return min(near, key=lambda c: (c.requests, c.seconds))
@@ -189,11 +198,14 @@ def _estimate(
     latency: LatencyModel,
     fixed: int,
     volumes: Sequence[float] | None,
+    *,
+    gated: bool,
 ) -> DetailsPlan:
-    """Replay the plan on a model of the run: jobs start as slots free up, each is seen
-    done by its polls, and its pages are read, one job after another, at the budget's
-    pace; a slot frees when its job's pages are read. The run ends at the later of the
-    last read and all requests at the budget's pace."""
+    """Replay the plan on a model of the run: jobs start as slots free up; a job is polled
+    only from its turn (once the jobs before it are read), so a job that finished while
+    others were read costs one poll; its pages are read, one job after another, at the
+    budget's pace, and its slot frees when they are. The run ends at the later of the last
+    read and all requests at the budget's pace."""
     rate = capacity.rate
     concurrency = max(1, min(capacity.job_slots, len(jobs)))
     slots = [fixed / rate] * concurrency
@@ -205,6 +217,10 @@ def _estimate(
         slots.remove(start)
         seconds = latency.seconds(job.interval.length)
         polls, seen = capacity.polls(seconds, learned=latency.observed)
+        if gated and reader >= start + seen:  # done before its turn: one poll at the turn
+            polls, seen = 1, reader - start
+        elif gated and reader > start and not latency.observed:  # no rungs before the turn
+            polls -= capacity.polls(reader - start, learned=False)[0] - 1
         pages = max(1, math.ceil(load / capacity.page_size)) if load is not None else 1
         requests += 2 + polls + pages
         ready = start + seen
@@ -213,4 +229,5 @@ def _estimate(
         slots.append(reader)
     seconds = max(reader, requests / rate)
     binds = "job latency" if waiting > seconds / 2 else "request budget"
-    return DetailsPlan(jobs, concurrency, requests, seconds, binds, latency, volumes is not None)
+    known = volumes is not None
+    return DetailsPlan(jobs, concurrency, requests, seconds, binds, latency, known)
