@@ -95,6 +95,10 @@ class Simulator:
       max_job_interval_days                the longest details-job interval;
       job_retention                        seconds until a job EXPIRES;
       seeded_exports                       older exports pre-listed for other users;
+      max_exports_in_flight                reporting exports SUBMITTED/RUNNING at once
+                                           before a new one FAILS at once with
+                                           TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION (the
+                                           real limit is UNVERIFIED); None: no limit;
       cached_days                          days of generated conversations kept.
     Read back: `requests`, `stats`, `dataset`, `faults`, `job_config`, `budget_per_minute`,
     and once served `api_url`, `login_url`, `storage_url`.
@@ -128,6 +132,7 @@ class Simulator:
         max_concurrent_jobs: int = 10,
         job_submits_per_second: int = 10,
         cached_days: int = 8,
+        max_exports_in_flight: int | None = 5,
     ) -> None:
         if token_ttl <= 0 or page_size_max < 1 or job_latency < 0 or export_latency < 0:
             raise ValueError("token_ttl and page_size_max must be positive, latencies >= 0")
@@ -161,6 +166,7 @@ class Simulator:
         )
         self.max_jobs_running = 0  # the most details jobs running at once, so far
         self.export_latency = export_latency
+        self.max_exports_in_flight = max_exports_in_flight  # see exports.over_limit
         self.budget_per_minute = budget_per_minute
         self.api_url: str | None = None
         self.login_url: str | None = None
