@@ -24,6 +24,7 @@ from genesys_export.cli_support import (
     make_exporter,
     org_option,
     print_summary,
+    report_concurrency_option,
     setup_logging,
 )
 
@@ -163,6 +164,7 @@ def export_aggregates(
 @click.option("--time-zone", default="UTC", show_default=True, help="IANA zone of the report.")
 @click.option("--filter", "filter_json", default=None, help="A ViewFilter as JSON.")
 @click.option("--locale", default="en-US", show_default=True)
+@report_concurrency_option
 @handle_errors
 def export_report(
     interval: str,
@@ -173,6 +175,7 @@ def export_report(
     time_zone: str,
     filter_json: str | None,
     locale: str,
+    report_concurrency: int | None,
 ) -> None:
     """A reporting (view) export: CSV downloaded and normalized into report_<view>.
 
@@ -181,7 +184,9 @@ def export_report(
     """
     from genesys_export.config import DEFAULT_DEST
 
-    result = make_exporter(as_json).export_report(
+    exporter = make_exporter(as_json)
+    exporter.settings = exporter.settings.with_options(report_concurrency=report_concurrency)
+    result = exporter.export_report(
         view,
         interval,
         period=period,
@@ -249,9 +254,16 @@ def reconcile(
 @org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
+@report_concurrency_option
 @landing_options
 @handle_errors
-def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify: bool) -> None:
+def sync(
+    config_path: Path | None,
+    org: str | None,
+    as_json: bool,
+    strict_notify: bool,
+    report_concurrency: int | None,
+) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
 
     Example: genesys-export sync --config genesys-export.toml [--org acme]
@@ -260,7 +272,7 @@ def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify
     from genesys_export.errors import CellsDiffer
     from genesys_export.sync import run_sync
 
-    config = load_sync_config(config_path)
+    config = load_sync_config(config_path).with_run_options(report_concurrency=report_concurrency)
     if config.orgs or org is not None:
         from genesys_export.org_commands import sync_orgs_command
 
