@@ -170,7 +170,8 @@ class ExportFlights:
         listed = find_exports(self.api, set(self._flying))
         now = self.api.clock()
         for flight in list(self._flying.values()):
-            self._observe(flight, listed.get(flight.export_id), now, polled=True)
+            if flight.export_id in self._flying:  # not dropped by an earlier one's failure
+                self._observe(flight, listed.get(flight.export_id), now, polled=True)
 
     def _observe(
         self, flight: _Flight, entity: dict[str, Any] | None, now: float, *, polled: bool
