@@ -120,6 +120,7 @@ def test_twelve_days_run_four_at_a_time_with_one_poll_for_all(
     saved = [e["written_until"] for e in events(tmp_path, "checkpoint.saved")]
     assert len(saved) == DAYS and saved == sorted(saved)
     assert result.summary["warnings"] == []
+    assert result.summary["datasets"]["perf"]["report_exports_in_flight_max"] == 4
     assert data(read(duckdb_dest(tmp_path), TABLE)).equals(sequential)
 
 
@@ -144,7 +145,9 @@ def test_a_busy_org_refuses_exports_and_the_run_waits_its_turn(
     assert sorted(e["job_id"] for e in retries) == sorted(e.id for e in refused)
     assert all(BUSY in e["error"] for e in retries)
     assert result.summary["warnings"] == []
-    assert result.summary["datasets"]["perf"]["report_exports_resubmitted"] == len(refused)
+    perf = result.summary["datasets"]["perf"]
+    assert perf["report_exports_resubmitted"] == len(refused)
+    assert perf["report_exports_in_flight_max"] == 2
     assert data(read(duckdb_dest(tmp_path), TABLE)).equals(sequential)
 
 

@@ -88,7 +88,7 @@ class ExportFlights:
     rng: random.Random
     pacing: ExportPacing = field(default_factory=ExportPacing)
     resubmitted: int = 0  # exports the org refused and we submitted again
-    max_in_flight: int = 0  # the most exports of ours in flight at once
+    max_in_flight: int = 0  # the most exports of ours the org had accepted at once
     _flying: dict[str, _Flight] = field(default_factory=dict, init=False)
     _queue: list[int] = field(default_factory=list, init=False)  # heap of request indices
     _results: dict[int, Finished | Exception] = field(default_factory=dict, init=False)
@@ -149,10 +149,10 @@ class ExportFlights:
             step=self.polling.first,
         )
         self._flying[flight.export_id] = flight
-        self.max_in_flight = max(self.max_in_flight, len(self._flying))
         self._observe(flight, entity, now, polled=False)
         if flight.export_id in self._flying:  # accepted, for now
             self._refused_wait = self._refused_since = None
+            self.max_in_flight = max(self.max_in_flight, len(self._flying))
 
     # -- polling ---------------------------------------------------------------------------
 
