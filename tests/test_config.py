@@ -65,3 +65,11 @@ def test_a_missing_variable_is_named_with_its_fix(missing: str, named: str) -> N
 def test_bad_tuning_value_is_named() -> None:
     with pytest.raises(ConfigError, match="GENESYS_EXPORT_CONCURRENCY"):
         Settings.from_env(BASE | {"GENESYS_EXPORT_CONCURRENCY": "lots"}, dotenv=None)
+    with pytest.raises(ConfigError, match="GENESYS_EXPORT_REPORT_CONCURRENCY 0 is out of range"):
+        Settings.from_env(BASE | {"GENESYS_EXPORT_REPORT_CONCURRENCY": "0"}, dotenv=None)
+
+
+def test_report_concurrency_defaults_to_5_and_reads_the_environment() -> None:
+    assert Settings.from_env(BASE, dotenv=None).report_concurrency == 5
+    env = BASE | {"GENESYS_EXPORT_REPORT_CONCURRENCY": "3"}
+    assert Settings.from_env(env, dotenv=None).report_concurrency == 3

@@ -71,3 +71,4 @@ def test_the_shipped_example_is_a_valid_config() -> None:
     assert (
         config.datasets["conversations"].webhooks[0].secret_env == "GENESYS_EXPORT_WEBHOOK_SECRET"
     )
+    assert config.run.report_concurrency == 5

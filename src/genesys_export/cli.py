@@ -24,6 +24,7 @@ from genesys_export.cli_support import (
     make_exporter,
     org_option,
     print_summary,
+    report_concurrency_option,
     setup_logging,
 )
 
@@ -249,9 +250,16 @@ def reconcile(
 @org_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--strict-notify", is_flag=True, help="Exit 5 when a webhook notification fails.")
+@report_concurrency_option
 @landing_options
 @handle_errors
-def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify: bool) -> None:
+def sync(
+    config_path: Path | None,
+    org: str | None,
+    as_json: bool,
+    strict_notify: bool,
+    report_concurrency: int | None,
+) -> None:
     """Every configured dataset, incrementally, from its checkpoint up to the watermark.
 
     Example: genesys-export sync --config genesys-export.toml [--org acme]
@@ -260,7 +268,7 @@ def sync(config_path: Path | None, org: str | None, as_json: bool, strict_notify
     from genesys_export.errors import CellsDiffer
     from genesys_export.sync import run_sync
 
-    config = load_sync_config(config_path)
+    config = load_sync_config(config_path).with_run_options(report_concurrency=report_concurrency)
     if config.orgs or org is not None:
         from genesys_export.org_commands import sync_orgs_command
 
@@ -360,11 +368,8 @@ def plan_export(
     dest: str | None,
     as_json: bool,
 ) -> None:
-    """Plan a one-off export of an interval.
-
-    Conversations and users, with GENESYS_* credentials set: the request plan the export
-    would follow (jobs, their length, how many at once, requests and time), asked of
-    Genesys read-only. Otherwise an estimate that calls nothing.
+    """Plan a one-off export of an interval (conversations and users with GENESYS_*
+    credentials set: the run's own request plan, asked of Genesys read-only).
 
     Example: genesys-export plan export conversations --interval 2024-05-01/2024-06-01
     """

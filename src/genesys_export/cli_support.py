@@ -130,6 +130,16 @@ def common_export_options(fn: Callable[P, R]) -> Callable[P, R]:
     return landing_options(fn)
 
 
+def report_concurrency_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--report-concurrency",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="Reporting exports in flight at once (default 5, or the file's [run] "
+        "report_concurrency, or GENESYS_EXPORT_REPORT_CONCURRENCY).",
+    )(fn)
+
+
 def org_option(fn: Callable[P, R]) -> Callable[P, R]:
     return click.option(
         "--org", default=None, help="Only this org of the file's [orgs] (default: each in turn)."

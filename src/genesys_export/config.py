@@ -62,6 +62,7 @@ class Settings:
     region: Region | None = None
     budget_per_minute: int = 300  # client.credentials.token.rate.per.minute default
     concurrency: int = 4
+    report_concurrency: int = 5  # reporting exports in flight at once
     chunk: timedelta = timedelta(days=1)
     page_size: int = 1000
     poll_deadline: float = 3600.0  # seconds a job may take before JobTimedOut
@@ -133,6 +134,7 @@ def _hosts(env: Mapping[str, str]) -> tuple[Region | None, str, str]:
 _TUNING = {
     "GENESYS_EXPORT_BUDGET_PER_MINUTE": ("budget_per_minute", 1, 100_000),
     "GENESYS_EXPORT_CONCURRENCY": ("concurrency", 1, 64),
+    "GENESYS_EXPORT_REPORT_CONCURRENCY": ("report_concurrency", 1, 64),
     "GENESYS_EXPORT_PAGE_SIZE": ("page_size", 1, 10_000),
 }
 

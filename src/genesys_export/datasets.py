@@ -5,6 +5,7 @@
 
     [run]
     concurrency = 4
+    report_concurrency = 5       # reporting exports in flight at once
     lookback = "P3D"
 
     [datasets.conversations]
@@ -91,6 +92,7 @@ class LandingSection(_Strict):
 
 class RunOptions(_Strict):
     concurrency: int = Field(4, ge=1, le=64)
+    report_concurrency: int = Field(5, ge=1, le=64)
     budget_per_minute: int = Field(300, ge=1, le=100_000)
     chunk: timedelta = timedelta(days=1)
     lookback: timedelta = timedelta(days=3)
@@ -258,6 +260,12 @@ class SyncConfig(_Strict):
     @classmethod
     def _org_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_names(value, "org")
+
+    def with_run_options(self, **changes: Any) -> SyncConfig:
+        """A copy with some `[run]` options changed (None values are ignored): what the
+        command line gives wins over the file."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return self.model_copy(update={"run": self.run.model_copy(update=given)})
 
 
 def load_sync_config(path: Path | None) -> SyncConfig:

@@ -183,7 +183,15 @@ def _report_day(
         type_overrides=ds.type_overrides,
         key_columns=tuple(ds.key_columns),
     )
-    land_reports(landing, [request], options, polling=ex.polling, rng=ex.rng, settled=settled)
+    land_reports(
+        landing,
+        [request],
+        options,
+        polling=ex.polling,
+        rng=ex.rng,
+        settled=settled,
+        concurrency=ex.settings.report_concurrency,
+    )
     return {"interval": day.iso(), "settled_until": min(settled, day.end).isoformat()}
 
 

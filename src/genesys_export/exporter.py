@@ -240,6 +240,7 @@ class Exporter:
                 polling=self.polling,
                 rng=self.rng,
                 settled=request.end,
+                concurrency=self.settings.report_concurrency,
             )
             run.extra["table"] = table
         return ExportResult(run.final, sink.uri)

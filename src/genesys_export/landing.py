@@ -29,15 +29,8 @@ from genesys_export.jobs.aggregates import (
 from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
 from genesys_export.jobs.limits import AnalyticsLimits
 from genesys_export.jobs.reference import list_entity
-from genesys_export.jobs.reports import (
-    download,
-    file_options,
-    read_metadata,
-    report_chunk,
-    scratch_dir,
-    submit_export,
-    wait_for_export,
-)
+from genesys_export.jobs.report_flights import ExportFlights, Finished
+from genesys_export.jobs.reports import file_options, read_metadata, report_chunk, scratch_dir
 from genesys_export.jobs.volume import conversation_volumes
 from genesys_export.pipeline import Run, run_chunks, run_streams, settled_cutoff, write_chunk
 from genesys_export.reporting import ReportRequest, check_required_filters
@@ -232,41 +225,52 @@ def land_reports(
     polling: Polling,
     rng: random.Random,
     settled: datetime,
+    concurrency: int,
 ) -> dict[str, Any]:
-    """One reporting export per request, each landed in its own transaction."""
+    """One reporting export per request, up to `concurrency` in flight at once; each
+    request landed in its own transaction (and checkpoint), in request order."""
     run, api = landing.run, landing.api
     if requests:
         metadata = read_metadata(api)
         for request in requests:
             check_required_filters(request, metadata)
     run.progress.start(landing.dataset, len(requests))
-    for request in requests:
-        export_id = str(submit_export(api, request, run.event)["id"])
-        done = wait_for_export(api, export_id, polling=polling, events=run.event, rng=rng)
-        partial = done.get("status") == "COMPLETED_WITH_PARTIAL_RESULTS"
-        if partial:
-            run.warnings.append(
-                f"export {export_id} has partial results; its rows are flagged _partial"
-            )
-        with scratch_dir() as tmp:
-            file = download(
-                api,
-                str(done["downloadUrl"]),
-                tmp / "export.csv",
-                events=run.event,
-                job_id=export_id,
-            )
-            read_as, shape, disagreements = file_options(done, file, options)
-            run.warnings.extend(disagreements)
-            ctx = RunContext(run.run_id, run.extracted_at)
-            raw = bind(run.raw, csv=asdict(read_as), partial=partial)
-            kind = ExportKind.REPORTING_EXPORT
-            with (
-                keeping_file(raw, kind, export_id, request.body(), file.path),
-                report_chunk(request, file, read_as, ctx, partial=partial, shape=shape) as result,
-            ):
-                landing.write(kind, settled)(result)
-    return {"report_exports": len(requests)}
+    with scratch_dir() as tmp:
+        flights = ExportFlights(
+            api,
+            requests,
+            tmp,
+            concurrency=concurrency,
+            polling=polling,
+            events=run.event,
+            rng=rng,
+        )
+        for done in flights:
+            _land_report(landing, done, options, settled)
+    return {
+        "report_exports": len(requests),
+        "report_exports_resubmitted": flights.resubmitted,
+        "report_exports_in_flight_max": flights.max_in_flight,
+    }
+
+
+def _land_report(landing: Landing, done: Finished, options: CsvOptions, settled: datetime) -> None:
+    run, record, export_id = landing.run, done.record, done.export_id
+    partial = record.get("status") == "COMPLETED_WITH_PARTIAL_RESULTS"
+    if partial:
+        run.warnings.append(
+            f"export {export_id} has partial results; its rows are flagged _partial"
+        )
+    read_as, shape, disagreements = file_options(record, done.file, options)
+    run.warnings.extend(disagreements)
+    ctx = RunContext(run.run_id, run.extracted_at)
+    raw = bind(run.raw, csv=asdict(read_as), partial=partial)
+    kind, request = ExportKind.REPORTING_EXPORT, done.request
+    with (
+        keeping_file(raw, kind, export_id, request.body(), done.file.path),
+        report_chunk(request, done.file, read_as, ctx, partial=partial, shape=shape) as result,
+    ):
+        landing.write(kind, settled)(result)
 
 
 def not_available(dataset: str, interval: Interval, availability: datetime) -> str:

@@ -77,6 +77,7 @@ def configured(exporter: Exporter, config: SyncConfig) -> Exporter:
     opts = config.run
     settings = exporter.settings.with_options(
         concurrency=opts.concurrency,
+        report_concurrency=opts.report_concurrency,
         budget_per_minute=opts.budget_per_minute,
         chunk=opts.chunk,
         page_size=opts.page_size,
@@ -271,7 +272,15 @@ def _land_reports(
         type_overrides=ds.type_overrides,
         key_columns=tuple(ds.key_columns),
     )
-    info = land_reports(landing, requests, options, polling=ex.polling, rng=ex.rng, settled=settled)
+    info = land_reports(
+        landing,
+        requests,
+        options,
+        polling=ex.polling,
+        rng=ex.rng,
+        settled=settled,
+        concurrency=ex.settings.report_concurrency,
+    )
     return info | {
         "interval": Interval(begin, end).iso(),
         "data_availability": availability.isoformat(),

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from genesys_export.simulator.exports import max_in_flight
 from tests.simulator.conftest import EXPORTS
 
 REQUEST = {
@@ -140,6 +141,56 @@ def test_export_endpoints_that_do_not_exist_are_404(harness: Any) -> None:
             response = h.api(method, f"{EXPORTS}/{export_id}")
             assert response.status_code == 404
             assert response.json()["code"] == "not.found"
+
+
+def test_exports_past_the_orgs_in_flight_limit_fail_at_once(harness: Any, contract: Any) -> None:
+    """With a limit of 2, a third export submitted while two are SUBMITTED or RUNNING is
+    created FAILED with TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION (answer and listing say
+    so); it takes no place itself, and once one finishes the next export is accepted. The
+    seeded history (one of it frozen RUNNING) never counts."""
+    with harness(max_exports_in_flight=2, export_latency=4.0) as h:
+        first, second = _submit(h), _submit(h)
+        h.clock.advance(2.0)  # both RUNNING now
+        refused = _submit(h)
+        contract.validate("reporting-exports.json", "ReportingExportJobResponse", refused)
+        assert [e["status"] for e in (first, second)] == ["SUBMITTED", "SUBMITTED"]
+        assert refused["status"] == "FAILED"
+        assert refused["exportErrorMessagesType"] == "TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION"
+        assert "downloadUrl" not in refused
+        listed = _find(h, refused["id"])
+        assert listed["status"] == "FAILED"
+        assert listed["exportErrorMessagesType"] == "TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION"
+        assert _find(h, first["id"])["status"] == "RUNNING"
+        again = _submit(h)
+        assert again["exportErrorMessagesType"] == "TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION"
+        h.clock.advance(2.0)  # the first two are COMPLETED: room for two again
+        assert _find(h, first["id"])["status"] == "COMPLETED"
+        third, fourth = _submit(h), _submit(h)
+        assert third["status"] == fourth["status"] == "SUBMITTED"
+        assert _submit(h)["status"] == "FAILED"
+        h.clock.advance(4.0)
+        assert _find(h, third["id"])["status"] == "COMPLETED"
+        assert _find(h, refused["id"])["status"] == "FAILED"  # a refusal stays refused
+        assert max_in_flight(h.sim.state.exports.values(), h.sim.export_latency) == 2
+
+
+def test_without_a_limit_every_export_is_accepted(harness: Any) -> None:
+    with harness(max_exports_in_flight=None, export_latency=60.0) as h:
+        statuses = {_submit(h)["status"] for _ in range(8)}
+        assert statuses == {"SUBMITTED"}
+        assert max_in_flight(h.sim.state.exports.values(), h.sim.export_latency) == 8
+
+
+def test_slow_export_finishes_after_a_later_one(harness: Any) -> None:
+    """slow_export:seconds=3,n=1: the first export takes 3 s longer than the second."""
+    with harness(faults="slow_export:seconds=3,n=1", export_latency=1.0) as h:
+        slow, quick = _submit(h), _submit(h)
+        h.clock.advance(1.5)
+        assert _find(h, quick["id"])["status"] == "COMPLETED"
+        assert _find(h, slow["id"])["status"] == "RUNNING"
+        h.clock.advance(3.0)
+        assert _find(h, slow["id"])["status"] == "COMPLETED"
+        assert h.sim.stats.faults_injected == {"slow_export": 1}
 
 
 def test_storage_refuses_authorization_and_bad_signatures(harness: Any, contract: Any) -> None:

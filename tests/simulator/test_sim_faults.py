@@ -17,7 +17,7 @@ def test_grammar_round_trips_and_names_mistakes() -> None:
     """parse() reads every rule kind, describe() writes it back, errors say what is wrong."""
     spec = (
         "429:every=10,retry_after=2;5xx:burst=2,status=504;drop:every=9,path=/results;"
-        "revoke:after=20;fail_job:n=2;expire;short_pages;slow_jobs:seconds=5;"
+        "revoke:after=20;fail_job:n=2;expire;short_pages;slow_jobs:seconds=5;slow_export:seconds=2;"
         "export_fail;download_drop;repeat_cursor;429:burst=1,scope=all"
     )
     plan = FaultPlan.parse(spec)

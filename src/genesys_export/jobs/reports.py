@@ -6,7 +6,7 @@ get-by-id, so the export is found by id in the paged listing; when COMPLETED its
 host. The bearer token goes only to the API host: the pre-signed URL is fetched by a client
 that has no credentials at all. The file streams to disk while its sha256 is computed; a
 dropped or truncated download is fetched again. Exports this run did not create are never
-touched.
+touched. Exports in flight together are run by `report_flights.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import random
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,11 +27,11 @@ import pyarrow as pa
 
 from genesys_export import redact
 from genesys_export.chunks import ChunkResult, ExportKind, Replacement, StreamChecks
-from genesys_export.errors import JobFailed, JobTimedOut
+from genesys_export.errors import JobFailed
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import bucket_edges, parse_duration
-from genesys_export.jobs.lifecycle import Polling, body_hash
+from genesys_export.jobs.lifecycle import body_hash
 from genesys_export.reporting import CSV_DELIMITERS, ReportRequest, report_table_name
 from genesys_export.transform.report_csv import ROW_NUMBER, CsvOptions, read_report
 from genesys_export.transform.tables import UTC_MS, RunContext, TableSpec
@@ -43,6 +42,8 @@ EXPORTS = "/api/v2/analytics/reporting/exports"
 METADATA = f"{EXPORTS}/metadata"
 DONE = {"COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS"}
 ENDED_BADLY = {"FAILED", "CANCELLED"}
+# The org has too many exports in flight: submit again later (report_flights.py).
+ORG_BUSY = "TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION"
 LISTING_PAGE = 100
 # Request members that change the file's shape: recorded with the data they produced.
 CSV_SHAPE = (
@@ -64,6 +65,24 @@ class Download:
     path: Path
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class ExportPacing:
+    """How a run's reporting exports share one poll loop and wait out a busy org.
+
+    Each export in flight has its own backoff ladder (`Polling`: the first poll just after
+    the exports' typical latency once some have finished, then first x factor^n with
+    jitter, up to cap), but one listing request serves them all: a poll also counts for
+    every export due within `coalesce` of its current wait. An export the org refuses
+    (ORG_BUSY) while none of the run's is in flight is submitted again after a wait that
+    starts at the first poll wait and grows by `refused_factor` up to `refused_cap` s;
+    after the poll deadline of such waits the run gives up (JobTimedOut).
+    """
+
+    coalesce: float = 0.5
+    refused_factor: float = 2.0
+    refused_cap: float = 60.0
 
 
 def read_metadata(api: Api) -> dict[str, Any]:
@@ -90,45 +109,19 @@ def submit_export(api: Api, request: ReportRequest, events: Events) -> dict[str,
     return entity
 
 
-def find_export(api: Api, export_id: str) -> dict[str, Any] | None:
-    """The listing's entity with this id (there is no get-by-id), paging as needed."""
+def find_exports(api: Api, export_ids: Set[str]) -> dict[str, dict[str, Any]]:
+    """The listing's entities with these ids, by id: one request for the first page
+    (newest first, where exports in flight are), the next only while one is missing."""
+    found: dict[str, dict[str, Any]] = {}
     page = 1
     while True:
         listing = api.get_json(EXPORTS, pageNumber=page, pageSize=LISTING_PAGE)
         for entity in listing.get("entities") or []:
-            if entity.get("id") == export_id:
-                return dict(entity)
-        if page >= int(listing.get("pageCount") or 1):
-            return None
+            if entity.get("id") in export_ids:
+                found[str(entity["id"])] = dict(entity)
+        if len(found) == len(export_ids) or page >= int(listing.get("pageCount") or 1):
+            return found
         page += 1
-
-
-def wait_for_export(
-    api: Api, export_id: str, *, polling: Polling, events: Events, rng: random.Random
-) -> dict[str, Any]:
-    """Poll the listing until the export ends; COMPLETED* returns it, others raise."""
-    started, wait, status = api.clock(), polling.first, None
-    while True:
-        entity = find_export(api, export_id)
-        new = entity.get("status") if entity else "NOT_LISTED"
-        if new != status:
-            status = new
-            events(AuditEvent.JOB_STATE, job_id=export_id, state=status)
-        if entity is not None and status in DONE and entity.get("downloadUrl"):
-            return entity
-        if entity is not None and status in ENDED_BADLY:
-            reason = entity.get("exportErrorMessagesType") or "no reason given"
-            raise JobFailed(
-                f"reporting export ended {status}: {reason}",
-                job_id=export_id,
-                server_message=str(reason),
-            )
-        if api.clock() - started + wait > polling.deadline:
-            raise JobTimedOut(
-                f"reporting export still {status} after {polling.deadline:.0f} s", job_id=export_id
-            )
-        api.sleep(wait * (1 + rng.uniform(-polling.jitter, polling.jitter)))
-        wait = min(polling.cap, wait * polling.factor)
 
 
 def download(api: Api, download_url: str, target: Path, *, events: Events, job_id: str) -> Download:

@@ -97,6 +97,10 @@ class Simulator:
       max_job_interval_days                the longest details-job interval;
       job_retention                        seconds until a job EXPIRES;
       seeded_exports                       older exports pre-listed for other users;
+      max_exports_in_flight                reporting exports SUBMITTED/RUNNING at once
+                                           before a new one FAILS at once with
+                                           TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION (the
+                                           real limit is UNVERIFIED); None: no limit;
       cached_days                          days of rendered conversations kept (least
                                            recently used out; default: the days one
                                            longest details job reads, max_job_interval_days
@@ -136,6 +140,7 @@ class Simulator:
         max_concurrent_jobs: int = 10,
         job_submits_per_second: int = 10,
         cached_days: int | None = None,
+        max_exports_in_flight: int | None = 5,
     ) -> None:
         latencies = (job_latency, job_latency_per_day, export_latency)
         if token_ttl <= 0 or page_size_max < 1 or min(latencies) < 0:
@@ -171,6 +176,7 @@ class Simulator:
         )
         self.max_jobs_running = 0  # the most details jobs running at once, so far
         self.export_latency = export_latency
+        self.max_exports_in_flight = max_exports_in_flight  # see exports.over_limit
         self.budget_per_minute = budget_per_minute
         self.api_url: str | None = None
         self.login_url: str | None = None

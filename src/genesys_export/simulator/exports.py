@@ -11,6 +11,13 @@
   COMPLETED_WITH_PARTIAL_RESULTS under `partial_export`); both COMPLETED states carry a
   `downloadUrl` of `{api}/api/v2/downloads/{downloadId}` (the real host is `apps.{env}`,
   §2.6).
+* The org's limit on exports in flight (`max_exports_in_flight`, default 5; the real
+  number is UNVERIFIED, only the error type is in the contract's enum): a POST that
+  arrives while the org already has that many exports SUBMITTED or RUNNING creates the
+  export, but it is FAILED at once with `exportErrorMessagesType`
+  TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION (the POST's answer and the listing say so). A
+  refused export never counts, nor do the seeded history's (other users' old exports).
+  `slow_export` faults make single exports take longer (`Export.extra_latency`).
 * The listing is newest first (order UNVERIFIED), pageSize default 25 and at most 100
   (the maximum is ours), and starts with older exports "not made by this client" so that
   a client has to page and pick its own by id.
@@ -29,7 +36,7 @@ import hmac
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +62,8 @@ from genesys_export.simulator.vocabulary import (
 Json = dict[str, Any]
 URL_EXPIRES_SECONDS = 900
 DOWNLOADABLE = ("COMPLETED", "COMPLETED_WITH_PARTIAL_RESULTS")
+IN_FLIGHT = ("SUBMITTED", "RUNNING")
+TOO_MANY = "TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION"
 _REQUIRED = (
     "name",
     "timeZone",
@@ -194,18 +203,56 @@ class Export:
     frozen_percentage: float = 1.0
     error_type: str | None = None
     shown: Json | None = None  # request fields the record shows, when the org's settings won
+    refused: bool = False  # FAILED at once: the org had too many exports in flight
+    extra_latency: float = 0.0  # seconds beyond the simulator's export_latency (slow_export)
+
+    def ends(self, latency: float) -> float:
+        """Clock time at which this export of a client leaves SUBMITTED/RUNNING."""
+        return self.created if self.refused else self.created + latency + self.extra_latency
 
 
 def progress(export: Export, now: float, latency: float) -> tuple[str, float, float]:
     """(status, percentageComplete, clock time of the last change) at clock time `now`."""
     if export.frozen_status is not None:
         return export.frozen_status, export.frozen_percentage, export.created + 60
+    if export.refused:
+        return "FAILED", 0.0, export.created
+    latency += export.extra_latency
     elapsed = now - export.created
     if elapsed >= latency:
         return _final_status(export), 1.0, export.created + latency
     if elapsed < latency * 0.25:
         return "SUBMITTED", 0.0, export.created
     return "RUNNING", round(elapsed / latency, 2), export.created + latency * 0.25
+
+
+def in_flight(exports: Iterable[Export], now: float, latency: float) -> int:
+    """How many exports of the org's clients are SUBMITTED or RUNNING at clock time `now`
+    (the seeded history never counts)."""
+    return sum(
+        1
+        for export in exports
+        if export.frozen_status is None and progress(export, now, latency)[0] in IN_FLIGHT
+    )
+
+
+def over_limit(exports: Iterable[Export], now: float, latency: float, limit: int | None) -> bool:
+    """Whether an export submitted at `now` is refused by the org's in-flight limit."""
+    return limit is not None and in_flight(exports, now, latency) >= limit
+
+
+def max_in_flight(exports: Iterable[Export], latency: float) -> int:
+    """The most exports of clients that were SUBMITTED or RUNNING at one instant so far
+    (refused ones were never in flight): the simulator's timeline, for tests."""
+    edges: list[tuple[float, int]] = []
+    for export in exports:
+        if export.frozen_status is None and not export.refused:
+            edges += [(export.created, 1), (export.ends(latency), -1)]
+    most = current = 0
+    for _, step in sorted(edges):  # an end sorts before a start at the same instant
+        current += step
+        most = max(most, current)
+    return most
 
 
 def _final_status(export: Export) -> str:
@@ -236,7 +283,8 @@ def response_doc(
     doc["enabled"] = False
     doc["selfUri"] = f"/api/v2/analytics/reporting/exports/{export.id}"
     if state == "FAILED":
-        doc["exportErrorMessagesType"] = export.error_type or "FAILED_GETTING_DATA_FROM_SERVICE"
+        reason = TOO_MANY if export.refused else export.error_type
+        doc["exportErrorMessagesType"] = reason or "FAILED_GETTING_DATA_FROM_SERVICE"
     if state in DOWNLOADABLE:
         doc["downloadUrl"] = f"{api_url}/api/v2/downloads/{export.download_id}"
     return doc
@@ -293,10 +341,13 @@ def new_export(
     partial: bool = False,
     org_settings: Json | None = None,
     settings_shown: bool = True,
+    refused: bool = False,
+    extra_latency: float = 0.0,
 ) -> Export:
     """A freshly submitted export. The org's export settings (`org_settings`: csvDelimiter,
     hasSummaryRow, hasFormatDurations, ...) win over the request's; the record shows them
     unless `settings_shown` is false (then it shows the request, and disagrees with the file).
+    A `refused` export is FAILED from the start (TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION).
     """
     written = fields | (org_settings or {})
     return Export(
@@ -308,6 +359,8 @@ def new_export(
         download_id=uuid.uuid4().hex[:16],
         fails=fails,
         partial=partial,
+        refused=refused,
+        extra_latency=extra_latency,
     )
 
 

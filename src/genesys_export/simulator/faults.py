@@ -40,6 +40,9 @@ Job, page and download faults, each hitting the first N occasions (default n=1):
     short_pages[:n=N]  pages hold half the asked pageSize (at least 1) while a cursor
                        follows; all pages unless n is given
     slow_jobs:seconds=S[,n=N]   jobs take S seconds longer (all jobs unless n is given)
+    slow_export:seconds=S[,n=N] reporting exports take S seconds longer (all unless n
+                       is given; an export refused by the org's in-flight limit is not
+                       counted), so exports can finish in another order than submitted
     drop_conversations[:n=K][,day=YYYY-MM-DD]
                        the first conversation details job whose interval overlaps the
                        UTC day (any job without day) leaves out K conversations (default
@@ -78,6 +81,7 @@ class FaultKind(StrEnum):
     EXPIRE = "expire"
     SHORT_PAGES = "short_pages"
     SLOW_JOBS = "slow_jobs"
+    SLOW_EXPORT = "slow_export"
     EXPORT_FAIL = "export_fail"
     DOWNLOAD_DROP = "download_drop"
     REPEAT_CURSOR = "repeat_cursor"
@@ -100,13 +104,14 @@ _COUNTED_KINDS = (
     FaultKind.EXPIRE,
     FaultKind.SHORT_PAGES,
     FaultKind.SLOW_JOBS,
+    FaultKind.SLOW_EXPORT,
     FaultKind.EXPORT_FAIL,
     FaultKind.DOWNLOAD_DROP,
     FaultKind.REPEAT_CURSOR,
     FaultKind.PARTIAL_EXPORT,
     FaultKind.RAGGED_CSV,
 )
-# Counted kinds without n hit the first occasion only; short_pages and slow_jobs hit all.
+# Counted kinds without n hit the first occasion only; short_pages and slow_* hit all.
 _ONCE_BY_DEFAULT = (
     FaultKind.FAIL_JOB,
     FaultKind.EXPIRE,
@@ -116,6 +121,7 @@ _ONCE_BY_DEFAULT = (
     FaultKind.PARTIAL_EXPORT,
     FaultKind.RAGGED_CSV,
 )
+_SLOW_KINDS = (FaultKind.SLOW_JOBS, FaultKind.SLOW_EXPORT)
 _PARAMS: dict[FaultKind, frozenset[str]] = {
     FaultKind.TOO_MANY_REQUESTS: frozenset(
         {"every", "burst", "after", "retry_after", "scope", "path"}
@@ -124,9 +130,10 @@ _PARAMS: dict[FaultKind, frozenset[str]] = {
     FaultKind.DROP: frozenset({"every", "burst", "after", "scope", "path"}),
     FaultKind.REVOKE: frozenset({"after", "every"}),
     FaultKind.SLOW_JOBS: frozenset({"seconds", "n"}),
+    FaultKind.SLOW_EXPORT: frozenset({"seconds", "n"}),
     FaultKind.DENY: frozenset({"path"}),
     FaultKind.DROP_CONVERSATIONS: frozenset({"n", "day"}),
-    **{kind: frozenset({"n"}) for kind in _COUNTED_KINDS if kind is not FaultKind.SLOW_JOBS},
+    **{kind: frozenset({"n"}) for kind in _COUNTED_KINDS if kind not in _SLOW_KINDS},
 }
 _SERVER_ERROR_STATUSES = (500, 503, 504)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -164,7 +171,7 @@ class FaultRule:
             return "give exactly one of after=N or every=N"
         if self.kind is FaultKind.DENY and not self.path:
             return "give path=P, the part of the paths to refuse"
-        if self.kind is FaultKind.SLOW_JOBS and self.seconds <= 0:
+        if self.kind in _SLOW_KINDS and self.seconds <= 0:
             return "give seconds=S with S > 0"
         if self.kind is FaultKind.SERVER_ERROR and self.status not in _SERVER_ERROR_STATUSES:
             return f"status must be one of {', '.join(map(str, _SERVER_ERROR_STATUSES))}"

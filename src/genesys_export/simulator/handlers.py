@@ -244,11 +244,23 @@ class Handlers:
     # -- reporting exports ---------------------------------------------------------------
 
     def submit_export(self, call: Call) -> Reply:
-        """POST /api/v2/analytics/reporting/exports -> 200 ReportingExportJobResponse."""
+        """POST /api/v2/analytics/reporting/exports -> 200 ReportingExportJobResponse
+        (FAILED at once, TOO_MANY_REQUESTS_FROM_AN_ORGANIZATION, past the org's limit)."""
         fields = exports.validate_request(parse_json(call.request))
         with self.sim.locked():
-            fails = self.sim.take_fault(FaultKind.EXPORT_FAIL) is not None
-            partial = not fails and self.sim.take_fault(FaultKind.PARTIAL_EXPORT) is not None
+            refused = exports.over_limit(
+                self.sim.state.exports.values(),
+                call.now,
+                self.sim.export_latency,
+                self.sim.max_exports_in_flight,
+            )
+            fails = not refused and self.sim.take_fault(FaultKind.EXPORT_FAIL) is not None
+            partial = (
+                not refused
+                and not fails
+                and self.sim.take_fault(FaultKind.PARTIAL_EXPORT) is not None
+            )
+            slow = None if refused else self.sim.take_fault(FaultKind.SLOW_EXPORT)
             export = exports.new_export(
                 fields,
                 call.now,
@@ -256,6 +268,8 @@ class Handlers:
                 partial=partial,
                 org_settings=self.sim.org_export_settings,
                 settings_shown=self.sim.org_settings_shown,
+                refused=refused,
+                extra_latency=slow.seconds if slow else 0.0,
             )
             self.sim.state.exports[export.id] = export
             self.sim.bump("exports_submitted")
