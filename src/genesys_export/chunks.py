@@ -58,6 +58,7 @@ class PlannedJob:
 
     interval: Interval
     pieces: tuple[Interval, ...]
+    latency: float = 0.0  # seconds the plan expects the job to take (0: no expectation)
 
 
 @dataclass(frozen=True)

@@ -206,15 +206,22 @@ def land_aggregates(
     check_complexity(query, limits)
     chunks = plan_chunks(query, limits, chunk_length)
     ctx = RunContext(run.run_id, run.extracted_at)
-    run.progress.start(landing.dataset, len(chunks))
-    run_chunks(
-        chunks,
-        AggregateProducer(landing.api, run.event, ctx, query, raw=bind(run.raw, table=query.name)),
-        landing.write(ExportKind.CONVERSATION_AGGREGATES, settled),
-        concurrency=landing.concurrency,
-        stop=landing.api.stop,
+    produce = AggregateProducer(
+        landing.api, run.event, ctx, query, raw=bind(run.raw, table=query.name)
     )
-    return {"interval": query.interval.iso(), "planned_chunks": len(chunks)}
+    write = landing.write(ExportKind.CONVERSATION_AGGREGATES, settled)
+    run.progress.start(landing.dataset, len(chunks))
+    # The first chunk's answer tells how many cells a bucket holds; the rest is asked in
+    # chunks as large as the org's limits allow (fewer requests than a query per chunk).
+    first, rest = chunks[:1], chunks[1:]
+    run_chunks(first, produce, write, concurrency=1, stop=landing.api.stop)
+    if rest:
+        span = Interval(rest[0].start, rest[-1].end)
+        rest = plan_chunks(
+            query, limits, chunk_length, within=span, cells_per_bucket=produce.cells_per_bucket
+        )
+        run_chunks(rest, produce, write, concurrency=landing.concurrency, stop=landing.api.stop)
+    return {"interval": query.interval.iso(), "planned_chunks": len(first) + len(rest)}
 
 
 def land_reports(

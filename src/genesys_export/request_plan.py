@@ -51,7 +51,7 @@ class LatencyModel:
 
 # Genesys documents no job latency; until a destination's audit trail shows how long this
 # org's jobs take, the plan assumes this.
-ASSUMED = LatencyModel(base=5.0, per_day=1.0, source="assumed")
+ASSUMED = LatencyModel(base=2.0, per_day=3.0, source="assumed")
 
 
 def fit_latency(
@@ -82,9 +82,10 @@ class Capacity:
     job_slots: int
     max_job_interval: timedelta
     page_size: int
-    first_poll: float = 0.25  # the polling ladder (see jobs.lifecycle.Polling)
+    first_poll: float = 0.25  # the polling ladder (see jobs.polling.Polling)
     poll_factor: float = 1.4
     poll_cap: float = 10.0
+    poll_grow: float = 0.25
 
     @property
     def rate(self) -> float:
@@ -95,13 +96,14 @@ class Capacity:
     def polls(self, latency: float, *, learned: bool) -> tuple[int, float]:
         """Status requests until a job of `latency` s is seen done, and when it is seen.
 
-        With a learned latency the first poll waits about that long; else the ladder
-        climbs from `first_poll`.
+        With a learned latency the first poll waits about that long; else it waits half of
+        the planned latency, and later waits grow with the time waited (jobs.polling).
         """
         if learned:
             return 1, latency * 1.08
-        waited, wait, polls = self.first_poll, self.first_poll, 1
+        waited, wait, polls = max(self.first_poll, latency / 2), self.first_poll, 1
         while waited < latency:
+            wait = min(self.poll_cap, max(wait, self.poll_grow * waited))
             waited += wait
             wait = min(self.poll_cap, wait * self.poll_factor)
             polls += 1
@@ -152,9 +154,10 @@ def plan_details(
     candidates = []
     for count in _job_counts(_fewest_jobs(pieces, capacity.max_job_interval), len(pieces)):
         groups = _equal_groups(len(pieces), count)
+        spans = [Interval(pieces[a].start, pieces[b - 1].end) for a, b in groups]
         jobs = tuple(
-            PlannedJob(Interval(pieces[a].start, pieces[b - 1].end), tuple(pieces[a:b]))
-            for a, b in groups
+            PlannedJob(span, tuple(pieces[a:b]), latency.seconds(span.length))
+            for span, (a, b) in zip(spans, groups, strict=True)
         )
         if any(job.interval.length > capacity.max_job_interval for job in jobs):
             continue

@@ -195,13 +195,30 @@ def check_complexity(query: AggregateQuery, limits: AnalyticsLimits) -> None:
         )
 
 
-def plan_chunks(query: AggregateQuery, limits: AnalyticsLimits, chunk: timedelta) -> list[Interval]:
-    """Bucket-aligned chunks within the bucket, cell and interval limits."""
-    per_query = min(limits.max_buckets, max(1, limits.max_cells // len(query.metrics)))
-    per_query = min(per_query, max(1, limits.max_interval // query.step))
-    if chunk >= query.step:
-        per_query = min(per_query, chunk // query.step)
-    edges = query.edges(query.interval)
+def plan_chunks(
+    query: AggregateQuery,
+    limits: AnalyticsLimits,
+    chunk: timedelta,
+    *,
+    within: Interval | None = None,
+    cells_per_bucket: float | None = None,
+) -> list[Interval]:
+    """Bucket-aligned chunks of `within` (default: the query's interval) within the bucket,
+    cell and interval limits.
+
+    Without `cells_per_bucket` a chunk is at most `chunk` long. With it (learned from an
+    answer: its groups x metrics), chunks merge as many buckets as the limits allow, with
+    a fifth of the cell limit kept for groups that appear later: fewer requests.
+    """
+    per_query = min(limits.max_buckets, max(1, limits.max_interval // query.step))
+    if cells_per_bucket is None:
+        per_query = min(per_query, max(1, limits.max_cells // len(query.metrics)))
+        if chunk >= query.step:
+            per_query = min(per_query, chunk // query.step)
+    else:
+        room = int(limits.max_cells * 0.8 // max(cells_per_bucket, len(query.metrics), 1))
+        per_query = min(per_query, max(1, room))
+    edges = query.edges(within or query.interval)
     return [
         Interval(edges[i], edges[min(i + per_query, len(edges) - 1)])
         for i in range(0, len(edges) - 1, per_query)
@@ -217,9 +234,17 @@ class AggregateProducer:
     ctx: RunContext
     query: AggregateQuery
     raw: RawCapture | None = field(default=None, kw_only=True)
+    answered: list[float] = field(default_factory=list, kw_only=True)  # cells per bucket
 
     def __call__(self, interval: Interval) -> ChunkResult:
-        return aggregate_chunk(self.query, interval, self._query(interval))
+        table = self._query(interval)
+        self.answered.append(table.num_rows / max(1, len(self.query.edges(interval)) - 1))
+        return aggregate_chunk(self.query, interval, table)
+
+    @property
+    def cells_per_bucket(self) -> float | None:
+        """The most cells a bucket held in the answers so far (None before any)."""
+        return max(self.answered) if self.answered else None
 
     def _query(self, interval: Interval) -> pa.Table:
         body = self.query.body(interval)

@@ -116,7 +116,8 @@ class ConversationProducer(DetailsProducer):
         pieces = list(job.pieces)
         expired = 0
         while len(pieces) > 1:
-            rest = PlannedJob(Interval(pieces[0].start, job.interval.end), tuple(pieces))
+            span = Interval(pieces[0].start, job.interval.end)
+            rest = PlannedJob(span, tuple(pieces), job.latency)
             try:
                 for result in self._stream(rest, turn):
                     pieces.pop(0)
@@ -132,7 +133,7 @@ class ConversationProducer(DetailsProducer):
                 log.warning("jobs for %s keep failing; trying it in two halves", rest.interval)
                 for part in (pieces[:half], pieces[half:]):
                     span = Interval(part[0].start, part[-1].end)
-                    yield from self(PlannedJob(span, tuple(part)), turn)
+                    yield from self(PlannedJob(span, tuple(part), job.latency / 2), turn)
                 return
         if pieces:
             yield chunk_of(pieces[0], self._pages(pieces[0], turn))
@@ -156,6 +157,7 @@ class ConversationProducer(DetailsProducer):
             slots=self.slots,
             raw=self.raw,
             turn=turn,
+            planned=job.latency,
         ):
             for at, part in _by_piece(page, ends, index):
                 while index < at:

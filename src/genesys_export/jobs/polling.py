@@ -101,17 +101,18 @@ class Polling:
     first: float = 0.25
     factor: float = 1.4
     cap: float = 10.0
+    grow: float = 0.25  # a wait is at least this share of the time waited so far
     jitter: float = 0.2  # +- fraction of each wait
     deadline: float = 3600.0
     latency: JobLatency = field(default_factory=JobLatency, compare=False)
 
-    def first_wait(self, rng: random.Random, days: float = 0.0) -> float:
-        """Just after the typical latency of the run's jobs this long, else the start of
-        the backoff ladder."""
+    def first_wait(self, rng: random.Random, days: float = 0.0, planned: float = 0.0) -> float:
+        """Just after the typical latency of the run's jobs this long; else half the
+        latency the request plan expects; else the start of the backoff ladder."""
         expected = self.latency.expected(days)
-        if expected is None or expected < self.first:
-            return self.first * (1 + rng.uniform(-self.jitter, self.jitter))
-        return expected * rng.uniform(1.05, 1.12)
+        if expected is not None and expected >= self.first:
+            return expected * rng.uniform(1.05, 1.12)
+        return max(self.first, planned / 2) * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
 def wait_for_job(
@@ -123,16 +124,19 @@ def wait_for_job(
     events: Events,
     rng: random.Random,
     days: float = 0.0,
+    planned: float = 0.0,
     turn: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Poll `path` until the job is terminal; FULFILLED returns its status, others raise.
 
-    The first poll waits for the job's `turn` too (the run wants its results only once the
-    jobs before it are read).
+    `planned` is the latency the request plan expects of the job (0: none). The first poll
+    waits for the job's `turn` too (the run wants its results only once the jobs before it
+    are read). Later waits grow with the time waited so far, so a job that takes a minute
+    costs a handful of polls, not one every few seconds.
     """
     started = api.clock()
     seen = polling.latency.finished
-    _pause(api, polling, polling.first_wait(rng, days), days, started, seen)
+    _pause(api, polling, polling.first_wait(rng, days, planned), days, started, seen)
     turn()
     wait, state = polling.first, None
     while True:
@@ -154,14 +158,9 @@ def wait_for_job(
                 "raise the poll deadline or use smaller chunks",
                 job_id=job_id,
             )
-        _pause(
-            api,
-            polling,
-            wait * (1 + rng.uniform(-polling.jitter, polling.jitter)),
-            days,
-            started,
-            seen,
-        )
+        wait = min(polling.cap, max(wait, polling.grow * (api.clock() - started)))
+        jittered = wait * (1 + rng.uniform(-polling.jitter, polling.jitter))
+        _pause(api, polling, jittered, days, started, seen)
         wait = min(polling.cap, wait * polling.factor)
 
 
