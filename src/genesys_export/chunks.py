@@ -58,7 +58,7 @@ class PlannedJob:
 
     interval: Interval
     pieces: tuple[Interval, ...]
-    latency: float = 0.0  # seconds the plan expects the job to take (0: no expectation)
+    first_poll: float = 0.0  # seconds before its first status poll (0: the polling ladder)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,12 @@ class Capacity:
         burst = max(1.0, self.budget_per_minute / 30)
         return max(self.budget_per_minute - burst, 1.0) / 60.0
 
+    def first_poll_of(self, model: LatencyModel, length: timedelta) -> float:
+        """When to poll a job first: just after the latency this org's jobs showed, or
+        half the assumed one (an assumption may be far off either way)."""
+        seconds = model.seconds(length)
+        return seconds * 1.08 if model.observed else max(self.first_poll, seconds / 2)
+
     def polls(self, latency: float, *, learned: bool) -> tuple[int, float]:
         """Status requests until a job of `latency` s is seen done, and when it is seen.
 
@@ -156,7 +162,7 @@ def plan_details(
         groups = _equal_groups(len(pieces), count)
         spans = [Interval(pieces[a].start, pieces[b - 1].end) for a, b in groups]
         jobs = tuple(
-            PlannedJob(span, tuple(pieces[a:b]), latency.seconds(span.length))
+            PlannedJob(span, tuple(pieces[a:b]), capacity.first_poll_of(latency, span.length))
             for span, (a, b) in zip(spans, groups, strict=True)
         )
         if any(job.interval.length > capacity.max_job_interval for job in jobs):

@@ -117,7 +117,7 @@ class ConversationProducer(DetailsProducer):
         expired = 0
         while len(pieces) > 1:
             span = Interval(pieces[0].start, job.interval.end)
-            rest = PlannedJob(span, tuple(pieces), job.latency)
+            rest = PlannedJob(span, tuple(pieces), job.first_poll)
             try:
                 for result in self._stream(rest, turn):
                     pieces.pop(0)
@@ -133,7 +133,7 @@ class ConversationProducer(DetailsProducer):
                 log.warning("jobs for %s keep failing; trying it in two halves", rest.interval)
                 for part in (pieces[:half], pieces[half:]):
                     span = Interval(part[0].start, part[-1].end)
-                    yield from self(PlannedJob(span, tuple(part), job.latency / 2), turn)
+                    yield from self(PlannedJob(span, tuple(part), job.first_poll / 2), turn)
                 return
         if pieces:
             yield chunk_of(pieces[0], self._pages(pieces[0], turn))
@@ -157,7 +157,7 @@ class ConversationProducer(DetailsProducer):
             slots=self.slots,
             raw=self.raw,
             turn=turn,
-            planned=job.latency,
+            first_poll=job.first_poll,
         ):
             for at, part in _by_piece(page, ends, index):
                 while index < at:

@@ -184,7 +184,7 @@ def stream_job(
     raw: RawCapture | None = None,
     slots: JobSlots | None = None,
     turn: Callable[[], None] = lambda: None,
-    planned: float = 0.0,
+    first_poll: float = 0.0,
 ) -> Iterator[P]:
     """Every page of one job as it is read; resubmitted after FAILED or EXPIRED up to
     `max_attempts`, as long as no page has been handed on.
@@ -215,7 +215,7 @@ def stream_job(
                         events=events,
                         rng=rng,
                         days=_days(body),
-                        planned=planned,
+                        first_poll=first_poll,
                         turn=turn,
                     )
                     for page in iter_results(

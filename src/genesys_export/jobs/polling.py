@@ -107,12 +107,12 @@ class Polling:
     latency: JobLatency = field(default_factory=JobLatency, compare=False)
 
     def first_wait(self, rng: random.Random, days: float = 0.0, planned: float = 0.0) -> float:
-        """Just after the typical latency of the run's jobs this long; else half the
-        latency the request plan expects; else the start of the backoff ladder."""
+        """Just after the typical latency of the run's jobs this long; else what the
+        request plan says (`planned`); else the start of the backoff ladder."""
         expected = self.latency.expected(days)
         if expected is not None and expected >= self.first:
             return expected * rng.uniform(1.05, 1.12)
-        return max(self.first, planned / 2) * (1 + rng.uniform(-self.jitter, self.jitter))
+        return max(self.first, planned) * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
 def wait_for_job(
@@ -124,19 +124,19 @@ def wait_for_job(
     events: Events,
     rng: random.Random,
     days: float = 0.0,
-    planned: float = 0.0,
+    first_poll: float = 0.0,
     turn: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Poll `path` until the job is terminal; FULFILLED returns its status, others raise.
 
-    `planned` is the latency the request plan expects of the job (0: none). The first poll
+    `first_poll` is when the request plan would poll first (0: no plan). The first poll
     waits for the job's `turn` too (the run wants its results only once the jobs before it
     are read). Later waits grow with the time waited so far, so a job that takes a minute
     costs a handful of polls, not one every few seconds.
     """
     started = api.clock()
     seen = polling.latency.finished
-    _pause(api, polling, polling.first_wait(rng, days, planned), days, started, seen)
+    _pause(api, polling, polling.first_wait(rng, days, first_poll), days, started, seen)
     turn()
     wait, state = polling.first, None
     while True:
