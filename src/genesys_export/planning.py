@@ -30,14 +30,20 @@ from genesys_export.intervals import Interval, parse_duration, parse_interval
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, data_availability
 from genesys_export.jobs.limits import read_limits
 from genesys_export.landing import details_plan, latency_history, plan_fields
+from genesys_export.request_plan import ASSUMED
 from genesys_export.sinks import audit_path_for
 from genesys_export.sinks.deferred import DeferredSink
 from genesys_export.sinks.preflight import find_destination
-from genesys_export.sync import DatasetPlan, plan_dataset, sync_status
+from genesys_export.sync import EXPORT_KINDS, DatasetPlan, plan_dataset, sync_status
 
 
 def plan_for_config(config: SyncConfig, *, now: datetime | None = None) -> list[DatasetPlan]:
     moment = now or datetime.now(UTC)
+    audit = (
+        Path(config.destination.audit)
+        if config.destination.audit
+        else audit_path_for(config.destination.uri)
+    )
     with _reader(config.destination.uri) as sink:
         return [
             plan_dataset(
@@ -49,6 +55,10 @@ def plan_for_config(config: SyncConfig, *, now: datetime | None = None) -> list[
                 now=moment,
                 budget_per_minute=config.run.budget_per_minute,
                 concurrency=config.run.concurrency,
+                latency=latency_history(audit, EXPORT_KINDS[ds.kind])
+                if ds.kind in EXPORT_KINDS
+                else ASSUMED,
+                report_concurrency=config.run.report_concurrency,
             )
             for name, ds in config.datasets.items()
         ]

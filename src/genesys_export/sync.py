@@ -42,12 +42,14 @@ from genesys_export.jobs.lifecycle import (
     JobEndpoint,
     data_availability,
 )
+from genesys_export.jobs.limits import AnalyticsLimits
 from genesys_export.landing import (
     Landing,
     land_aggregates,
     land_details,
     land_reference,
     land_reports,
+    plan_fields,
 )
 from genesys_export.notify import Webhook, notify_all
 from genesys_export.pipeline import Run, settled_cutoff
@@ -58,6 +60,7 @@ from genesys_export.reconcile.reconciliation import (
     reconcile_query,
 )
 from genesys_export.reporting import build_report_request, csv_options_for
+from genesys_export.request_plan import ASSUMED, Capacity, LatencyModel, plan_details
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
 from genesys_export.transform.dimensions import entities_named
@@ -341,8 +344,15 @@ def plan_dataset(
     budget_per_minute: int,
     concurrency: int,
     job_latency: float = 10.0,
+    latency: LatencyModel = ASSUMED,
+    report_concurrency: int = 5,
 ) -> DatasetPlan:
-    """What a sync of this dataset would do, computed without calling the API."""
+    """What a sync of this dataset would do, computed without calling the API.
+
+    Details datasets get the run's own request plan, with `latency` (this destination's
+    audit trail, see `landing.latency_history`), the default org limits and one results
+    page per job (the conversation counts need the API: `plan export` asks for them).
+    """
     if isinstance(ds, ReferenceDataset):
         listings = sum(len(e.listings) for e in entities_named(ds.entities))
         return DatasetPlan(
@@ -353,12 +363,26 @@ def plan_dataset(
     if start >= now:
         return DatasetPlan(name, ds.kind, None, 0, 0, 0.0)
     interval = Interval(start, now)
+    if isinstance(ds, ConversationsDataset | UsersDataset):
+        limits = AnalyticsLimits()
+        capacity = Capacity(
+            budget_per_minute=budget_per_minute,
+            job_slots=min(limits.concurrent_jobs, concurrency),
+            max_job_interval=limits.max_interval,
+            page_size=1000,
+        )
+        plan = plan_details(interval.split(step), None, capacity, latency, fixed_requests=2)
+        fields = plan_fields(plan)
+        return DatasetPlan(
+            name, ds.kind, interval, len(plan.jobs), plan.requests, plan.seconds, fields
+        )
     chunks = len(interval.split(step))
-    per_chunk = {"conversations": 12, "users": 12, "aggregates": 1, "report": 10}[ds.kind]
+    per_chunk = {"aggregates": 1, "report": 10}[ds.kind]
     requests = chunks * per_chunk + 1
-    waves = -(-chunks // concurrency) if ds.kind != "report" else chunks
-    latency = job_latency if ds.kind != "aggregates" else 1.0
-    seconds = max(waves * latency, requests / budget_per_minute * 60)
+    waves = -(-chunks // (1 if ds.kind == "aggregates" else report_concurrency))
+    seconds = max(
+        waves * (1.0 if ds.kind == "aggregates" else job_latency), requests / budget_per_minute * 60
+    )
     return DatasetPlan(name, ds.kind, interval, chunks, requests, seconds)
 
 
