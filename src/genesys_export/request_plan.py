@@ -97,7 +97,7 @@ class Capacity:
         """When to poll a job first: just after the latency this org's jobs showed, or
         half the assumed one (an assumption may be far off either way)."""
         seconds = model.seconds(length)
-        return seconds * 1.08 if model.observed else max(self.first_poll, seconds / 2)
+        return seconds * 1.03 if model.observed else max(self.first_poll, seconds / 2)
 
     def polls(self, latency: float, *, learned: bool) -> tuple[int, float]:
         """Status requests until a job of `latency` s is seen done, and when it is seen.

@@ -112,7 +112,9 @@ class Polling:
         expected = self.latency.expected(days)
         if expected is not None and expected >= self.first:
             return expected * rng.uniform(1.05, 1.12)
-        return max(self.first, planned) * (1 + rng.uniform(-self.jitter, self.jitter))
+        if planned > self.first:  # already past the plan's margin: spread it a little
+            return planned * rng.uniform(1.0, 1.05)
+        return self.first * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
 def wait_for_job(
