@@ -24,7 +24,7 @@ wave). Targets: within 1.3x of the bound, no 429 in (a) and (b).
 the same month again into a new destination sharing the first run's audit trail, so the
 plan uses the job latency the first run recorded there.
 
-    python bench/request_plan.py [--only a,b,c] [--concurrency-b 10]
+    python bench/request_plan.py [--only a,b,c] [--concurrency-b 10] [--report-concurrency 5]
 """
 
 from __future__ import annotations
@@ -216,8 +216,11 @@ def run_periods(
     return outcomes
 
 
-def setting_c() -> list[Outcome]:
-    print("(c) 90 daily report exports of 10 s each, 300 requests/min, 5 at once in the org")
+def setting_c(report_concurrency: int) -> list[Outcome]:
+    print(
+        "(c) 90 daily report exports of 10 s each, 300 requests/min, 5 at once in the org, "
+        f"report_concurrency {report_concurrency}"
+    )
     interval = Interval(START, START + 90 * DAY)
     sim = Simulator(
         seed=7,
@@ -231,6 +234,7 @@ def setting_c() -> list[Outcome]:
         config = Path(tmp) / "genesys-export.toml"
         config.write_text(
             f'[destination]\nuri = "{dest}"\n'
+            f"[run]\nbudget_per_minute = 300\nreport_concurrency = {report_concurrency}\n"
             "[datasets.agents]\n"
             'kind = "report"\nview = "AGENT_PERFORMANCE_SUMMARY_VIEW"\n'
             f'start = "{interval.start.date().isoformat()}"\n'
@@ -239,7 +243,10 @@ def setting_c() -> list[Outcome]:
         from genesys_export.sync import run_sync
 
         sim_config = load_sync_config(config)
-        exporter = Exporter(settings(running, budget=300), audit_path=Path(tmp) / "audit.jsonl")
+        exporter = Exporter(
+            settings(running, budget=300, report_concurrency=report_concurrency),
+            audit_path=Path(tmp) / "audit.jsonl",
+        )
         seen, busy = len(sim.requests), sim.stats.busy_seconds
         started = time.perf_counter()
         summary = run_sync(exporter, sim_config).summary
@@ -262,6 +269,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="a,b,c")
     parser.add_argument("--concurrency-b", type=int, default=10)
+    parser.add_argument("--report-concurrency", type=int, default=5, help="(c); the org takes 5")
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     outcomes: list[Outcome] = []
@@ -270,7 +278,7 @@ def main() -> None:
     if "b" in chosen:
         outcomes += setting_b(args.concurrency_b)
     if "c" in chosen:
-        outcomes += setting_c()
+        outcomes += setting_c(args.report_concurrency)
     print("\nSUMMARY")
     for o in outcomes:
         est = ""

@@ -175,9 +175,10 @@ def plan_details(
     fastest = min(c.seconds for c in candidates)
     near = [c for c in candidates if c.seconds <= fastest * NEAR_FASTEST]
     chosen = min(near, key=lambda c: (c.requests, c.seconds))
-    if chosen.gated and not latency.observed:
-        # The budget binds: the first job's results are wanted at once, and the others are
-        # polled in turn anyway, so only the first climbs the ladder from its start.
+    if not latency.observed:
+        # An assumed latency may be far off: the first job climbs the polling ladder from
+        # its start, and when it is done, the others (waiting half the assumed latency, or
+        # their turn) are asked at once (jobs.polling: siblings).
         first = replace(chosen.jobs[0], first_poll=0.0)
         chosen = replace(chosen, jobs=(first, *chosen.jobs[1:]))
     return chosen

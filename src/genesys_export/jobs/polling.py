@@ -69,11 +69,14 @@ class JobLatency:
         return statistics.median(like) if like else None
 
     def sibling_done(self, days: float, running: float, seen: int) -> bool:
-        """Has a job no shorter than `days`, finished after the first `seen`, taken no
-        longer than this one has been running?"""
+        """Has a job at least three quarters as long as `days`, finished after the first
+        `seen`, taken (scaled to this one's length) no longer than this one has run?"""
         with self._lock:
             fresh = list(self._samples)[max(0, len(self._samples) - (self.finished - seen)) :]
-        return any(d >= days * 0.99 and s * 0.95 <= running for d, s in fresh)
+        return any(
+            d >= days * 0.75 and s * max(1.0, days / d if d else 1.0) * 0.95 <= running
+            for d, s in fresh
+        )
 
 
 def _alike(a: float, b: float) -> bool:
