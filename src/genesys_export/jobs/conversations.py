@@ -147,17 +147,11 @@ class ConversationProducer(DetailsProducer):
             self.api,
             CONVERSATION_DETAILS,
             _query(job.interval),
-            page_size=self.page_size,
             read_page=lambda raw: park_page(raw, self.ctx),
             cursor_of=lambda page: page.cursor,
-            polling=self.polling,
-            events=self.events,
-            max_attempts=self.max_attempts,
-            rng=self.rng,
-            slots=self.slots,
-            raw=self.raw,
             turn=turn,
             first_poll=job.first_poll,
+            **self.job_options(),
         ):
             for at, part in _by_piece(page, ends, index):
                 while index < at:
@@ -175,16 +169,10 @@ class ConversationProducer(DetailsProducer):
                 self.api,
                 CONVERSATION_DETAILS,
                 _query(interval),
-                page_size=self.page_size,
                 read_page=lambda raw: park_page(raw, self.ctx),
                 cursor_of=lambda page: page.cursor,
-                polling=self.polling,
-                events=self.events,
-                max_attempts=self.max_attempts,
-                rng=self.rng,
-                slots=self.slots,
-                raw=self.raw,
                 turn=turn,
+                **self.job_options(),
             )
         except JobFailed:
             if interval.length / 2 < SMALLEST_SPLIT:

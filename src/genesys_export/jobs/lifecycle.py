@@ -126,45 +126,15 @@ def data_availability(api: Api, endpoint: JobEndpoint) -> datetime:
     return datetime.fromisoformat(str(body["dataAvailabilityDate"]).replace("Z", "+00:00"))
 
 
-def run_job(
-    api: Api,
-    endpoint: JobEndpoint,
-    body: dict[str, Any],
-    *,
-    page_size: int,
-    read_page: Callable[[bytes], P],
-    cursor_of: Callable[[P], str | None],
-    polling: Polling,
-    events: Events,
-    max_attempts: int,
-    rng: random.Random,
-    raw: RawCapture | None = None,
-    slots: JobSlots | None = None,
-    turn: Callable[[], None] = lambda: None,
-) -> list[P]:
-    """All pages of one job, collected before returning (see `stream_job`); results that
-    expire while being read are read again, whole, from a new job."""
-    for attempt in range(1, max_attempts + 1):
+def run_job(api: Api, endpoint: JobEndpoint, body: dict[str, Any], **options: Any) -> list[Any]:
+    """All pages of one job (`stream_job` with the same `options`), collected before
+    returning; results that expire while being read are read again, whole, by a new job."""
+    attempts = int(options["max_attempts"])
+    for attempt in range(1, attempts + 1):
         try:
-            return list(
-                stream_job(
-                    api,
-                    endpoint,
-                    body,
-                    page_size=page_size,
-                    read_page=read_page,
-                    cursor_of=cursor_of,
-                    polling=polling,
-                    events=events,
-                    max_attempts=max_attempts,
-                    rng=rng,
-                    raw=raw,
-                    slots=slots,
-                    turn=turn,
-                )
-            )
+            return list(stream_job(api, endpoint, body, **options))
         except JobExpired:
-            if attempt == max_attempts:
+            if attempt == attempts:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -285,3 +255,15 @@ class DetailsProducer:
 
     def __call__(self, job: PlannedJob, turn: Callable[[], None]) -> Iterator[ChunkResult]:
         raise NotImplementedError
+
+    def job_options(self) -> dict[str, Any]:
+        """What every job of this producer runs with (`stream_job` / `run_job` keywords)."""
+        return {
+            "page_size": self.page_size,
+            "polling": self.polling,
+            "events": self.events,
+            "max_attempts": self.max_attempts,
+            "rng": self.rng,
+            "slots": self.slots,
+            "raw": self.raw,
+        }

@@ -42,16 +42,11 @@ class UserProducer(DetailsProducer):
             self.api,
             USER_DETAILS,
             user_query(job.interval, self.user_ids),
-            page_size=self.page_size,
             read_page=lambda raw: user_tables(raw, self.ctx),
             cursor_of=lambda page: page.cursor,
-            polling=self.polling,
-            events=self.events,
-            max_attempts=self.max_attempts,
-            rng=self.rng,
-            slots=self.slots,
-            raw=self.raw,
             turn=turn,
+            first_poll=job.first_poll,
+            **self.job_options(),
         )
         yield user_chunk(job.interval, pages)
 
