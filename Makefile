@@ -41,6 +41,7 @@ bench: $(DEV)
 	$(BIN)/python bench/sync_30_days.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/request_plan.py
 
 # Not part of `make test`: dagster dev + headless Chromium (installed when missing).
 ui-check: $(STAMP)
