@@ -20,7 +20,7 @@ import dagster as dg
 
 from genesys_export.dagster import definitions
 from genesys_export.exporter import Exporter
-from genesys_export.jobs.lifecycle import Polling
+from genesys_export.jobs.polling import Polling
 from genesys_export.simulator import Simulator, serve
 
 DAY = "2024-05-08"

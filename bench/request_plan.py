@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from genesys_export.config import Credentials, Secret, Settings
+from genesys_export.datasets import load_sync_config
 from genesys_export.exporter import Exporter
 from genesys_export.intervals import Interval
 from genesys_export.planning import plan_details_export
 from genesys_export.simulator import Simulator, serve
+from genesys_export.sync import run_sync
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -91,7 +93,6 @@ def settings(running: Any, *, budget: int, concurrency: int = 4, **more: Any) ->
 def details_run(
     name: str,
     sim: Simulator,
-    running: Any,
     exporter: Exporter,
     interval: Interval,
     dest: str,
@@ -204,7 +205,6 @@ def run_periods(
             outcome = details_run(
                 f"{name}{number}",
                 sim,
-                running,
                 exporter,
                 period,
                 dest,
@@ -239,9 +239,6 @@ def setting_c(report_concurrency: int) -> list[Outcome]:
             'kind = "report"\nview = "AGENT_PERFORMANCE_SUMMARY_VIEW"\n'
             f'start = "{interval.start.date().isoformat()}"\n'
         )
-        from genesys_export.datasets import load_sync_config
-        from genesys_export.sync import run_sync
-
         sim_config = load_sync_config(config)
         exporter = Exporter(
             settings(running, budget=300, report_concurrency=report_concurrency),

@@ -16,6 +16,7 @@ from genesys_export.audit import (
     AuditLog,
     line_hash,
     read_events,
+    recent_events,
     verify,
 )
 from genesys_export.errors import ConfigError
@@ -62,6 +63,16 @@ def test_lines_have_fixed_keys_first_then_sorted_fields(tmp_path: Path) -> None:
     assert written["ts"] == "2024-05-01T12:00:00+00:00"
     assert (written["seq"], written["prev_hash"]) == (1, GENESIS_HASH)
     assert written["hash"] == line_hash(written)
+
+
+def test_recent_events_are_the_whole_lines_at_the_end(trail: Path) -> None:
+    """Read from the last bytes of the trail, the first (cut) line is left out: the events
+    are exactly the last ones of the whole trail."""
+    every = read_events(trail)
+    tail_bytes = sum(len(line) for line in lines_of(trail)[-2:]) + 10  # 2 lines and a bit
+    assert recent_events(trail, max_bytes=tail_bytes) == every[-2:]
+    assert recent_events(trail) == every
+    assert recent_events(trail.parent / "missing.jsonl") == []
 
 
 def test_intact_chain_verifies(trail: Path) -> None:

@@ -147,6 +147,25 @@ def read_events(path: Path, run_id: str | None = None) -> list[dict[str, Any]]:
     return events
 
 
+def recent_events(path: Path, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """The events in the last `max_bytes` of the trail (whole lines only), in file order:
+    what a run needs of the recent past, read in bounded time however long the trail."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open("rb") as f:
+        start = max(0, f.seek(0, os.SEEK_END) - max_bytes)
+        f.seek(start)
+        lines = f.read().split(b"\n")
+    events = []
+    for raw in lines[1:] if start else lines:  # a cut first line is not an event
+        try:
+            events.append(json.loads(raw))
+        except ValueError:
+            continue  # a torn or empty line: `verify()` is where integrity is judged
+    return events
+
+
 def verify(path: Path) -> VerifyResult:
     """Check the whole chain; report the first line that is torn, edited or out of place."""
     path = Path(path)

@@ -31,8 +31,8 @@ from genesys_export.jobs.lifecycle import (
     CONVERSATION_DETAILS,
     USER_DETAILS,
     DetailsProducer,
-    Polling,
 )
+from genesys_export.jobs.polling import Polling
 from genesys_export.jobs.users import UserProducer
 from genesys_export.landing import (
     Landing,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from genesys_export.audit import read_events
+from genesys_export.audit import recent_events
 from genesys_export.capture import bind, keeping_file
 from genesys_export.chunks import ChunkResult, ExportKind, PlannedJob, Replacement
 from genesys_export.events import AuditEvent
@@ -26,8 +26,9 @@ from genesys_export.jobs.aggregates import (
     check_complexity,
     plan_chunks,
 )
-from genesys_export.jobs.lifecycle import JobEndpoint, Polling, data_availability
+from genesys_export.jobs.lifecycle import JobEndpoint, data_availability
 from genesys_export.jobs.limits import AnalyticsLimits
+from genesys_export.jobs.polling import Polling
 from genesys_export.jobs.reference import list_entity
 from genesys_export.jobs.report_flights import ExportFlights, Finished
 from genesys_export.jobs.reports import file_options, read_metadata, report_chunk, scratch_dir
@@ -155,13 +156,24 @@ def details_plan(
     volumes, probes = None, 0
     if endpoint.export_kind is ExportKind.CONVERSATION_DETAILS:
         volumes, probes = conversation_volumes(api, pieces, limits)
-    capacity = Capacity(
-        budget_per_minute=api.settings.budget_per_minute,
-        job_slots=min(limits.concurrent_jobs, api.settings.concurrency),
-        max_job_interval=limits.max_interval,
-        page_size=api.settings.page_size,
+    settings = api.settings
+    capacity = capacity_for(
+        limits, settings.budget_per_minute, settings.concurrency, settings.page_size
     )
     return plan_details(pieces, volumes, capacity, latency, fixed_requests=fixed + probes)
+
+
+def capacity_for(
+    limits: AnalyticsLimits, budget_per_minute: int, concurrency: int, page_size: int
+) -> Capacity:
+    """What a run may use of the org: its budget, `concurrency` of the org's job slots,
+    jobs as long as the org allows."""
+    return Capacity(
+        budget_per_minute=budget_per_minute,
+        job_slots=min(limits.concurrent_jobs, concurrency),
+        max_job_interval=limits.max_interval,
+        page_size=page_size,
+    )
 
 
 def latency_history(audit: Path | None, export_kind: ExportKind) -> LatencyModel:
@@ -171,7 +183,7 @@ def latency_history(audit: Path | None, export_kind: ExportKind) -> LatencyModel
         return ASSUMED
     samples = [
         (float(e["days"]), float(e["job_latency_s"]))
-        for e in read_events(audit)
+        for e in recent_events(audit)
         if e.get("event") == AuditEvent.JOB_FINISHED
         and e.get("export_kind") == export_kind
         and e.get("job_latency_s") is not None

@@ -59,6 +59,7 @@ def plan_for_config(config: SyncConfig, *, now: datetime | None = None) -> list[
                 if ds.kind in EXPORT_KINDS
                 else ASSUMED,
                 report_concurrency=config.run.report_concurrency,
+                page_size=config.run.page_size,
             )
             for name, ds in config.datasets.items()
         ]

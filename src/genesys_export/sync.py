@@ -45,6 +45,7 @@ from genesys_export.jobs.lifecycle import (
 from genesys_export.jobs.limits import AnalyticsLimits
 from genesys_export.landing import (
     Landing,
+    capacity_for,
     land_aggregates,
     land_details,
     land_reference,
@@ -60,7 +61,7 @@ from genesys_export.reconcile.reconciliation import (
     reconcile_query,
 )
 from genesys_export.reporting import build_report_request, csv_options_for
-from genesys_export.request_plan import ASSUMED, Capacity, LatencyModel, plan_details
+from genesys_export.request_plan import ASSUMED, LatencyModel, plan_details
 from genesys_export.sinks.base import Sink
 from genesys_export.state import Checkpoint
 from genesys_export.transform.dimensions import entities_named
@@ -346,6 +347,7 @@ def plan_dataset(
     job_latency: float = 10.0,
     latency: LatencyModel = ASSUMED,
     report_concurrency: int = 5,
+    page_size: int = 1000,
 ) -> DatasetPlan:
     """What a sync of this dataset would do, computed without calling the API.
 
@@ -364,13 +366,7 @@ def plan_dataset(
         return DatasetPlan(name, ds.kind, None, 0, 0, 0.0)
     interval = Interval(start, now)
     if isinstance(ds, ConversationsDataset | UsersDataset):
-        limits = AnalyticsLimits()
-        capacity = Capacity(
-            budget_per_minute=budget_per_minute,
-            job_slots=min(limits.concurrent_jobs, concurrency),
-            max_job_interval=limits.max_interval,
-            page_size=1000,
-        )
+        capacity = capacity_for(AnalyticsLimits(), budget_per_minute, concurrency, page_size)
         plan = plan_details(interval.split(step), None, capacity, latency, fixed_requests=2)
         fields = plan_fields(plan)
         return DatasetPlan(

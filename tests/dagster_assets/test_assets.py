@@ -19,7 +19,7 @@ dg = pytest.importorskip("dagster")
 from genesys_export.config import Settings  # noqa: E402
 from genesys_export.dagster import definitions  # noqa: E402
 from genesys_export.exporter import Exporter  # noqa: E402
-from genesys_export.jobs.lifecycle import Polling  # noqa: E402
+from genesys_export.jobs.polling import Polling  # noqa: E402
 from genesys_export.simulator import Simulator  # noqa: E402
 from tests.e2e import conversation_data, duckdb_dest, read  # noqa: E402
 from tests.test_orgs import credentials_seen, org_simulators  # noqa: E402

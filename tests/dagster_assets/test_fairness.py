@@ -14,7 +14,7 @@ pytest.importorskip("dagster")
 from genesys_export.config import Settings
 from genesys_export.dagster.definitions import load_project
 from genesys_export.exporter import Exporter
-from genesys_export.jobs.lifecycle import Polling
+from genesys_export.jobs.polling import Polling
 from tests.conftest import running_simulator
 from tests.e2e import duckdb_dest, read
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from genesys_export.cli import cli
 from genesys_export.exporter import Exporter, ExportResult
 from genesys_export.http_client import Api
-from genesys_export.jobs.lifecycle import Polling
+from genesys_export.jobs.polling import Polling
 from genesys_export.simulator import Simulator
 from genesys_export.sinks import open_sink
 from genesys_export.transform.schemas import CONVERSATION_TABLES

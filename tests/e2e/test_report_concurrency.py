@@ -19,7 +19,7 @@ import pytest
 from genesys_export.datasets import load_sync_config
 from genesys_export.errors import JobTimedOut
 from genesys_export.exporter import Exporter, ExportResult
-from genesys_export.jobs.lifecycle import Polling
+from genesys_export.jobs.polling import Polling
 from genesys_export.simulator import Simulator
 from genesys_export.simulator.exports import Export, max_in_flight
 from genesys_export.sync import run_sync

@@ -11,7 +11,8 @@ import pytest
 
 from genesys_export.errors import JobTimedOut
 from genesys_export.http_client import Api
-from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, Polling, run_job
+from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, run_job
+from genesys_export.jobs.polling import Polling
 from tests.conftest import settings_for
 
 BODY = {"interval": "2024-05-02T00:00:00.000Z/2024-05-03T00:00:00.000Z"}

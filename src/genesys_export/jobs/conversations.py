@@ -21,13 +21,13 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genesys_export.chunks import ChunkResult, PlannedJob, Replacement, partition_dates
+from genesys_export.chunks import ChunkResult, PlannedJob, Replacement
 from genesys_export.errors import JobExpired, JobFailed
 from genesys_export.intervals import Interval
 from genesys_export.jobs.lifecycle import (
@@ -66,8 +66,12 @@ class ParkedPage:
     cursor: str | None
     conversation_ids: pa.Array
     starts: tuple[datetime, ...]  # each conversation's start, in the order of the ids
-    days: frozenset[date]  # UTC dates of its conversations' starts (Parquet partitions)
     validation: ValidationReport
+
+    @property
+    def days(self) -> frozenset[date]:
+        """UTC dates of its conversations' starts (the Parquet partitions they land in)."""
+        return frozenset(start.astimezone(UTC).date() for start in self.starts)
 
 
 def park_page(raw: bytes, ctx: RunContext) -> ParkedPage:
@@ -83,7 +87,6 @@ def _park(tables: dict[str, pa.Table], cursor: str | None) -> ParkedPage:
         cursor=cursor,
         conversation_ids=conversations.column("conversation_id").combine_chunks(),
         starts=tuple(conversations.column("conversation_start").to_pylist()),
-        days=partition_dates(conversations, "conversation_start"),
         validation=validate_conversation_tables(tables),
     )
 

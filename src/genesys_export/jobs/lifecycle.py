@@ -29,8 +29,7 @@ from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
 from genesys_export.intervals import parse_interval
 from genesys_export.jobs.limits import JobSlots
-from genesys_export.jobs.polling import JobState, server_latency, wait_for_job
-from genesys_export.jobs.polling import Polling as Polling  # where callers have found it
+from genesys_export.jobs.polling import JobState, Polling, server_latency, wait_for_job
 from genesys_export.pagination import iter_pages
 from genesys_export.transform.tables import RunContext
 

@@ -99,7 +99,7 @@ class DeferredSink(Closing):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        super().__exit__(exc_type, exc, tb)
         if exc is not None and self._sink is not None and not self._committed:
             self._undo_creation()
 
