@@ -75,6 +75,23 @@ def fit_latency(
 
 
 @dataclass(frozen=True)
+class Ladder:
+    """When to ask a job again: rungs that rise by `factor` up to `cap`, and a wait never
+    shorter than `grow` of the time waited so far. Runs poll by it (jobs.polling) and the
+    plan counts their polls by it."""
+
+    first: float = 0.25
+    factor: float = 1.4
+    cap: float = 10.0
+    grow: float = 0.25
+
+    def step(self, rung: float, waited: float) -> tuple[float, float]:
+        """The wait after `waited` s on rung `rung`, and the next rung."""
+        wait = min(self.cap, max(rung, self.grow * waited))
+        return wait, min(self.cap, wait * self.factor)
+
+
+@dataclass(frozen=True)
 class Capacity:
     """What the org allows a run: its request budget, job slots and longest job."""
 
@@ -82,10 +99,7 @@ class Capacity:
     job_slots: int
     max_job_interval: timedelta
     page_size: int
-    first_poll: float = 0.25  # the polling ladder (see jobs.polling.Polling)
-    poll_factor: float = 1.4
-    poll_cap: float = 10.0
-    poll_grow: float = 0.25
+    ladder: Ladder = Ladder()
 
     @property
     def rate(self) -> float:
@@ -97,7 +111,7 @@ class Capacity:
         """When to poll a job first: just after the latency this org's jobs showed, or
         half the assumed one (an assumption may be far off either way)."""
         seconds = model.seconds(length)
-        return seconds * 1.03 if model.observed else max(self.first_poll, seconds / 2)
+        return seconds * 1.03 if model.observed else max(self.ladder.first, seconds / 2)
 
     def polls(self, latency: float, *, learned: bool) -> tuple[int, float]:
         """Status requests until a job of `latency` s is seen done, and when it is seen.
@@ -107,11 +121,10 @@ class Capacity:
         """
         if learned:
             return 1, latency * 1.08
-        waited, wait, polls = max(self.first_poll, latency / 2), self.first_poll, 1
+        waited, rung, polls = max(self.ladder.first, latency / 2), self.ladder.first, 1
         while waited < latency:
-            wait = min(self.poll_cap, max(wait, self.poll_grow * waited))
+            wait, rung = self.ladder.step(rung, waited)
             waited += wait
-            wait = min(self.poll_cap, wait * self.poll_factor)
             polls += 1
         return polls, waited
 

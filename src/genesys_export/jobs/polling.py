@@ -27,6 +27,7 @@ from typing import Any
 from genesys_export.errors import JobExpired, JobFailed, JobTimedOut
 from genesys_export.events import AuditEvent, Events
 from genesys_export.http_client import Api
+from genesys_export.request_plan import Ladder
 
 log = logging.getLogger(__name__)
 STEP = 0.25  # seconds between looks at what other jobs did, while waiting to poll
@@ -101,13 +102,17 @@ def _instant(value: Any) -> datetime:
 class Polling:
     """How often to ask a job how it is doing: backoff with jitter, learning as it goes."""
 
-    first: float = 0.25
-    factor: float = 1.4
-    cap: float = 10.0
-    grow: float = 0.25  # a wait is at least this share of the time waited so far
+    first: float = Ladder.first  # the ladder's rungs (see request_plan.Ladder)
+    factor: float = Ladder.factor
+    cap: float = Ladder.cap
+    grow: float = Ladder.grow
     jitter: float = 0.2  # +- fraction of each wait
     deadline: float = 3600.0
     latency: JobLatency = field(default_factory=JobLatency, compare=False)
+
+    @property
+    def ladder(self) -> Ladder:
+        return Ladder(self.first, self.factor, self.cap, self.grow)
 
     def first_wait(self, rng: random.Random, days: float = 0.0, planned: float = 0.0) -> float:
         """Just after the typical latency of the run's jobs this long; else what the
@@ -163,10 +168,9 @@ def wait_for_job(
                 "raise the poll deadline or use smaller chunks",
                 job_id=job_id,
             )
-        wait = min(polling.cap, max(wait, polling.grow * (api.clock() - started)))
-        jittered = wait * (1 + rng.uniform(-polling.jitter, polling.jitter))
+        now, wait = polling.ladder.step(wait, api.clock() - started)
+        jittered = now * (1 + rng.uniform(-polling.jitter, polling.jitter))
         _pause(api, polling, jittered, days, started, seen)
-        wait = min(polling.cap, wait * polling.factor)
 
 
 def _pause(
