@@ -1,7 +1,7 @@
 """Tables, keys, checkpoints, engines and test servers shared by the sink tests.
 
-CONVERSATIONS carries every type the sinks must carry (the contract suite and the
-PostgreSQL tests use it); DuckDB and Parquet keep their own for what only they do.
+CONVERSATIONS carries every type the sinks must carry; every sink test uses it, and
+`seed` puts the same two conversations in any sink.
 """
 
 from __future__ import annotations
@@ -90,6 +90,19 @@ def participants(*rows: tuple[str, str, datetime, str]) -> pa.Table:
     return pa.Table.from_pylist(
         [dict(zip(names, r, strict=True)) for r in rows], schema=PARTICIPANTS.schema
     )
+
+
+def seed(sink: Any, c2_ms: int = 200) -> Any:
+    """c1 (May 1) with participants p1, p2; c2 (May 2) with p1; and a checkpoint at DAY2."""
+    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, c2_ms)))
+    sink.append(
+        PARTICIPANTS,
+        participants(
+            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
+        ),
+    )
+    sink.commit([checkpoint(DAY2)])
+    return sink
 
 
 def keys(*ids: str, days: tuple[datetime, ...] = ()) -> Replacement:

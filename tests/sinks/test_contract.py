@@ -31,21 +31,14 @@ from tests.sinks.builders import (
     keys,
     participants,
     rows_of,
+    seed,
 )
 
 
 @pytest.fixture
 def seeded(sink: Sink) -> Sink:
     """c1 (May 1) with participants p1, p2; c2 (May 2) with p1; and a checkpoint."""
-    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 201)))
-    sink.append(
-        PARTICIPANTS,
-        participants(
-            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
-        ),
-    )
-    sink.commit([checkpoint(DAY2)])
-    return sink
+    return seed(sink, c2_ms=201)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,38 +16,14 @@ from genesys_export.errors import ConfigError, LockHeld, SinkError
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.duckdb import ROW_GROUP_SIZE, DuckDBSink
 from genesys_export.transform.tables import UTC_MS, TableSpec
-from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
-
-CONVERSATIONS = TableSpec(
-    "conversations",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("duration_ms", pa.int64()),
-            pa.field("tags", pa.list_(pa.string())),
-            pa.field("wrapup", pa.struct([("code", pa.string()), ("ms", pa.int64())])),
-        ]
-    ),
-    key=("conversation_id",),
-    partition_by="conversation_start",
+from tests.sinks.builders import (
+    CONVERSATIONS,
+    DAY1,
+    conversations,
+    keys,
+    rows_of,
+    seed,
 )
-
-
-def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "conversation_id": cid,
-                "conversation_start": start,
-                "duration_ms": ms,
-                "tags": ["a", "b"] if ms % 2 else [],
-                "wrapup": {"code": f"w{ms}", "ms": ms} if ms % 3 else None,
-            }
-            for cid, start, ms in rows
-        ],
-        schema=CONVERSATIONS.schema,
-    )
 
 
 @pytest.fixture
@@ -65,15 +40,7 @@ def sink(path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def seeded(sink: DuckDBSink) -> DuckDBSink:
     """Two conversations: c1 with participants p1, p2; c2 with p1."""
-    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 200)))
-    sink.append(
-        PARTICIPANTS,
-        participants(
-            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
-        ),
-    )
-    sink.commit([checkpoint(DAY2)])
-    return sink
+    return seed(sink)
 
 
 def test_duckdbs_own_lock_from_another_process_becomes_lock_held(path: Path) -> None:

@@ -6,30 +6,14 @@ test_contract.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.base import Sink
 from genesys_export.sinks.parquet import ParquetSink
-from genesys_export.transform.tables import UTC_MS, TableSpec
-from tests.sinks.builders import BUCKET, DAY1, DAY2, checkpoint
-
-CONVERSATIONS = TableSpec(
-    "conversations",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("duration_ms", pa.int64()),
-        ]
-    ),
-    key=("conversation_id",),
-    partition_by="conversation_start",
-)
+from tests.sinks.builders import BUCKET, CONVERSATIONS, DAY1, DAY2, checkpoint, conversations
 
 
 @pytest.fixture
@@ -41,13 +25,6 @@ def sink(s3: Any) -> Iterator[Sink]:
 def keys_in(client: Any) -> list[str]:
     listing = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
     return sorted(obj["Key"] for obj in listing)
-
-
-def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
-    names = CONVERSATIONS.schema.names
-    return pa.Table.from_pylist(
-        [dict(zip(names, r, strict=True)) for r in rows], schema=CONVERSATIONS.schema
-    )
 
 
 def test_s3_gets_the_same_hive_layout(sink: Sink, s3: Any) -> None:

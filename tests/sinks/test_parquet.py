@@ -19,38 +19,20 @@ from genesys_export.errors import SinkError
 from genesys_export.sinks import audit_path_for, open_sink
 from genesys_export.sinks.parquet import ParquetSink
 from genesys_export.transform.tables import UTC_MS, TableSpec
-from tests.sinks.builders import DAY1, DAY2, PARTICIPANTS, checkpoint, keys, participants, rows_of
-
-# 23:30 UTC on May 2 is May 3 in Asia: the partition must follow the UTC date.
-
-CONVERSATIONS = TableSpec(
-    "conversations",
-    pa.schema(
-        [
-            pa.field("conversation_id", pa.string(), nullable=False),
-            pa.field("conversation_start", UTC_MS, nullable=False),
-            pa.field("duration_ms", pa.int64()),
-            pa.field("tags", pa.list_(pa.string())),
-        ]
-    ),
-    key=("conversation_id",),
-    partition_by="conversation_start",
+from tests.sinks.builders import (
+    CONVERSATIONS,
+    DAY1,
+    DAY2,
+    PARTICIPANTS,
+    checkpoint,
+    conversations,
+    keys,
+    participants,
+    rows_of,
+    seed,
 )
 
-
-def conversations(*rows: tuple[str, datetime, int]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "conversation_id": c,
-                "conversation_start": s,
-                "duration_ms": ms,
-                "tags": ["t"] * (ms % 3),
-            }
-            for c, s, ms in rows
-        ],
-        schema=CONVERSATIONS.schema,
-    )
+# 23:30 UTC on May 2 is May 3 in Asia: the partition must follow the UTC date.
 
 
 def files_under(root: Path) -> list[str]:
@@ -71,15 +53,7 @@ def sink(root: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def seeded(sink: ParquetSink) -> ParquetSink:
     """c1 (May 1) with participants p1, p2; c2 (May 2) with p1."""
-    sink.append(CONVERSATIONS, conversations(("c1", DAY1, 100), ("c2", DAY2, 200)))
-    sink.append(
-        PARTICIPANTS,
-        participants(
-            ("c1", "p1", DAY1, "agent"), ("c1", "p2", DAY1, "customer"), ("c2", "p1", DAY2, "agent")
-        ),
-    )
-    sink.commit([checkpoint(DAY2)])
-    return sink
+    return seed(sink)
 
 
 def test_partitions_are_hive_directories_by_utc_date(seeded: ParquetSink, root: Path) -> None:
@@ -141,7 +115,7 @@ def test_a_crash_before_commit_leaves_old_files_and_spools_are_cleaned(
     crash = textwrap.dedent(
         f"""
         import os
-        from test_parquet import CONVERSATIONS, DAY1, DAY2, conversations, keys
+        from tests.sinks.builders import CONVERSATIONS, DAY1, DAY2, conversations, keys
         from genesys_export.sinks.parquet import ParquetSink
         sink = ParquetSink.local({str(root)!r})
         sink.delete(CONVERSATIONS, keys("c1", "c2", days=(DAY1, DAY2)))
@@ -149,7 +123,7 @@ def test_a_crash_before_commit_leaves_old_files_and_spools_are_cleaned(
         os._exit(9)  # no commit, no close: as if killed
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     assert subprocess.run([sys.executable, "-c", crash], env=env, check=False).returncode == 9
     spools = [f for f in files_under(root) if ".tmp-" in f]
     assert len(spools) == 2
@@ -197,15 +171,7 @@ def test_rows_without_a_partition_value_are_refused(sink: ParquetSink) -> None:
     """A null in the partition column could never be replaced later: SinkError, not a guess."""
     schema = CONVERSATIONS.schema.set(1, pa.field("conversation_start", UTC_MS))
     spec = TableSpec("loose", schema, ("conversation_id",), "conversation_start")
-    table = pa.table(
-        {
-            "conversation_id": ["x"],
-            "conversation_start": pa.array([None], UTC_MS),
-            "duration_ms": [1],
-            "tags": [[]],
-        },
-        schema=schema,
-    )
+    table = conversations(("x", DAY1, 1)).set_column(1, schema.field(1), pa.array([None], UTC_MS))
 
     with pytest.raises(SinkError, match="conversation_start"):
         sink.append(spec, table)
