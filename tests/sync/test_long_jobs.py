@@ -14,7 +14,7 @@ import pytest
 from genesys_export.audit import read_events
 from genesys_export.simulator import serve
 from tests.conftest import make_simulator
-from tests.sync.test_sync import destination, snapshot, sync
+from tests.sync.test_sync import assert_same_tables, destination, snapshot, sync
 
 CONVERSATION_TABLES = (
     "conversations",
@@ -123,10 +123,4 @@ def test_sigkill_inside_a_long_job_loses_at_most_a_day_and_resumes(
     # lookback), which the killed run had reached in its one long job
     resumed = second[0].split("/")[0]
     assert resumed > "2024-05-06T00:00:00.000Z" and len(second) == 1
-    assert_same(conversation_tables(uri), uninterrupted["tables"])
-
-
-def assert_same(actual: dict[str, pa.Table], expected: dict[str, pa.Table]) -> None:
-    for name in CONVERSATION_TABLES:
-        assert actual[name].num_rows == expected[name].num_rows, name
-        assert actual[name].equals(expected[name]), f"{name} differs"
+    assert_same_tables(conversation_tables(uri), uninterrupted["tables"], CONVERSATION_TABLES)

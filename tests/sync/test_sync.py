@@ -125,8 +125,10 @@ def snapshot(uri: str, tables: tuple[str, ...] = TABLES) -> dict[str, pa.Table]:
     return out
 
 
-def assert_same_tables(actual: dict[str, pa.Table], expected: dict[str, pa.Table]) -> None:
-    for name in TABLES:
+def assert_same_tables(
+    actual: dict[str, pa.Table], expected: dict[str, pa.Table], tables: tuple[str, ...] = TABLES
+) -> None:
+    for name in tables:
         assert actual[name].num_rows == expected[name].num_rows, name
         assert actual[name].equals(expected[name]), f"{name} differs"
 
