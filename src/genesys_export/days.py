@@ -15,7 +15,6 @@ with `_settled = false` and `settles_at` says when to run it again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,16 +36,14 @@ from genesys_export.errors import ConfigError, LockHeld
 from genesys_export.events import AuditEvent
 from genesys_export.exporter import Exporter
 from genesys_export.intervals import Interval, bucket_edges, parse_duration
-from genesys_export.jobs.aggregates import build_aggregate_query
 from genesys_export.jobs.lifecycle import CONVERSATION_DETAILS, USER_DETAILS, data_availability
-from genesys_export.landing import Landing, land_aggregates, land_details, land_reports
+from genesys_export.landing import Landing, land_aggregates, land_details
 from genesys_export.pipeline import settled_cutoff
 from genesys_export.progress import QuietProgress
 from genesys_export.reconcile.reconciliation import reconcile, reconcile_query
-from genesys_export.reporting import build_report_request, csv_options_for
 from genesys_export.sinks import open_sink
 from genesys_export.sinks.base import Sink
-from genesys_export.sync import configured
+from genesys_export.sync import aggregates_query, configured, land_dataset_reports
 
 DAY = timedelta(days=1)
 RECHECK = timedelta(hours=1)  # a provisional day is run again no sooner than this
@@ -146,15 +143,7 @@ def _aggregates_day(
     if len(edges) < 2:
         return {"interval": None, "settled_until": None}
     covered = Interval(edges[0], edges[-1])
-    query = build_aggregate_query(
-        covered,
-        granularity=ds.granularity,
-        group_by=ds.group_by,
-        metrics=ds.metrics,
-        filter_json=_json(ds.filter),
-        time_zone=ds.time_zone,
-        name=landing.dataset,
-    )
+    query = aggregates_query(ds, covered, landing.dataset)
     land_aggregates(landing, query, chunk_length=DAY, settled=settled)
     return {"interval": covered.iso(), "settled_until": min(settled, covered.end).isoformat()}
 
@@ -174,29 +163,8 @@ def _report_day(
             f"{availability.isoformat()}; run it again later"
         )
         return {"interval": None, "settled_until": None}
-    request = build_report_request(
-        ds.view, day.iso(), ds.period, ds.time_zone, _json(ds.filter), ds.locale
-    )
-    options = csv_options_for(
-        request,
-        column_map=ds.column_map,
-        type_overrides=ds.type_overrides,
-        key_columns=tuple(ds.key_columns),
-    )
-    land_reports(
-        landing,
-        [request],
-        options,
-        polling=ex.polling,
-        rng=ex.rng,
-        settled=settled,
-        concurrency=ex.settings.report_concurrency,
-    )
+    land_dataset_reports(ex, landing, ds, [day], settled)
     return {"interval": day.iso(), "settled_until": min(settled, day.end).isoformat()}
-
-
-def _json(value: dict[str, Any] | None) -> str | None:
-    return json.dumps(value) if value else None
 
 
 @dataclass

@@ -35,7 +35,7 @@ from genesys_export.errors import CheckpointError, ConfigError, NotifyFailed
 from genesys_export.events import AuditEvent
 from genesys_export.exporter import Exporter, ExportResult
 from genesys_export.intervals import Interval, bucket_edges, parse_duration
-from genesys_export.jobs.aggregates import build_aggregate_query
+from genesys_export.jobs.aggregates import AggregateQuery, build_aggregate_query
 from genesys_export.jobs.lifecycle import (
     CONVERSATION_DETAILS,
     USER_DETAILS,
@@ -232,17 +232,53 @@ def _land_aggregates(
     end = edges[-1]
     if end <= begin:
         return {"up_to_date": True, "data_availability": availability.isoformat()}
-    query = build_aggregate_query(
-        Interval(begin, end),
+    query = aggregates_query(ds, Interval(begin, end), landing.dataset)
+    info = land_aggregates(landing, query, chunk_length=chunk_length, settled=settled)
+    return info | {"data_availability": availability.isoformat()}
+
+
+def aggregates_query(ds: AggregatesDataset, interval: Interval, name: str) -> AggregateQuery:
+    """The aggregate query of dataset `name` over `interval` (sync and a Dagster day)."""
+    return build_aggregate_query(
+        interval,
         granularity=ds.granularity,
         group_by=ds.group_by,
         metrics=ds.metrics,
         filter_json=json.dumps(ds.filter) if ds.filter else None,
         time_zone=ds.time_zone,
-        name=landing.dataset,
+        name=name,
     )
-    info = land_aggregates(landing, query, chunk_length=chunk_length, settled=settled)
-    return info | {"data_availability": availability.isoformat()}
+
+
+def land_dataset_reports(
+    ex: Exporter,
+    landing: Landing,
+    ds: ReportDataset,
+    pieces: list[Interval],
+    settled: datetime,
+) -> dict[str, Any]:
+    """One reporting export per piece of a report dataset, landed in order (sync and a
+    Dagster day)."""
+    filter_json = json.dumps(ds.filter) if ds.filter else None
+    requests = [
+        build_report_request(ds.view, piece.iso(), ds.period, ds.time_zone, filter_json, ds.locale)
+        for piece in pieces
+    ]
+    options = csv_options_for(
+        requests[0],
+        column_map=ds.column_map,
+        type_overrides=ds.type_overrides,
+        key_columns=tuple(ds.key_columns),
+    )
+    return land_reports(
+        landing,
+        requests,
+        options,
+        polling=ex.polling,
+        rng=ex.rng,
+        settled=settled,
+        concurrency=ex.settings.report_concurrency,
+    )
 
 
 def _land_reports(
@@ -259,32 +295,8 @@ def _land_reports(
     end = _aligned(ds.start, availability, chunk_length)
     if end <= begin:
         return {"up_to_date": True, "data_availability": availability.isoformat()}
-    requests = [
-        build_report_request(
-            ds.view,
-            piece.iso(),
-            ds.period,
-            ds.time_zone,
-            json.dumps(ds.filter) if ds.filter else None,
-            ds.locale,
-        )
-        for piece in Interval(begin, end).split_from_start(chunk_length)
-    ]
-    options = csv_options_for(
-        requests[0],
-        column_map=ds.column_map,
-        type_overrides=ds.type_overrides,
-        key_columns=tuple(ds.key_columns),
-    )
-    info = land_reports(
-        landing,
-        requests,
-        options,
-        polling=ex.polling,
-        rng=ex.rng,
-        settled=settled,
-        concurrency=ex.settings.report_concurrency,
-    )
+    pieces = Interval(begin, end).split_from_start(chunk_length)
+    info = land_dataset_reports(ex, landing, ds, pieces, settled)
     return info | {
         "interval": Interval(begin, end).iso(),
         "data_availability": availability.isoformat(),
